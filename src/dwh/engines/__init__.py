@@ -1,0 +1,1 @@
+"""Connections to the engines: PostgreSQL (source, replica, ODS) and ClickHouse (DDS, marts)."""
