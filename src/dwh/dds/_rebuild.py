@@ -1,0 +1,98 @@
+"""Recompute a derived table (hourly aggregate or mart) from a SELECT and swap it in.
+
+Why partition swaps rather than ``INSERT … SELECT`` of new versions: an aggregate row can
+disappear (a re-run moves a delivery to another performer, leaving the old
+``(hour, performer)`` group empty), and a new version cannot delete it. Instead the SELECT
+fills a staging copy of the table, and every monthly partition in scope is replaced from it
+(``REPLACE PARTITION``, atomic per partition) or dropped when the recomputation has no rows
+there. Readers see the old or the new partition, never a mix, and each partition holds
+exactly one version per key, so even queries without ``FINAL`` are exact.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import date
+
+from clickhouse_connect.driver.client import Client
+
+UNPARTITIONED = "all"
+
+
+def new_version() -> int:
+    """A ``_version`` for derived rows: microseconds since the epoch (grows run after run)."""
+    return time.time_ns() // 1_000
+
+
+def month_number(day: date) -> int:
+    """``toYYYYMM`` of ``day``: the partition id of monthly-partitioned tables."""
+    return day.year * 100 + day.month
+
+
+def _columns(client: Client, table: str) -> list[str]:
+    database, name = table.split(".")
+    rows = client.query(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+        "ORDER BY position",
+        parameters={"db": database, "t": name},
+    ).result_rows
+    if not rows:
+        raise LookupError(f"{table} does not exist: run the migrations first")
+    return [str(row[0]) for row in rows]
+
+
+def _partitions(client: Client, table: str) -> set[str]:
+    database, name = table.split(".")
+    rows = client.query(
+        "SELECT DISTINCT partition_id FROM system.parts "
+        "WHERE database = {db:String} AND table = {t:String} AND active",
+        parameters={"db": database, "t": name},
+    ).result_rows
+    return {str(row[0]) for row in rows}
+
+
+def rebuild(
+    client: Client,
+    table: str,
+    select: str,
+    *,
+    time_column: str | None = None,
+    since: date | None = None,
+    parameters: Mapping[str, object] | None = None,
+) -> int:
+    """Replace the rows of ``table`` (``db.name``) by the result of ``select``; return row count.
+
+    ``select`` must yield every column of the table except ``_version`` (matched by name).
+    With ``since`` and a ``time_column`` (the monthly partition key), only the partitions from
+    ``since``'s month on are recomputed; earlier ones are left as they are. Without them the
+    whole table is rebuilt.
+    """
+    columns = [name for name in _columns(client, table) if name != "_version"]
+    first_month = month_number(since) if since is not None and time_column else None
+    where = f"WHERE toYYYYMM(`{time_column}`) >= {first_month}" if first_month else ""
+    database, name = table.split(".")
+    staging = f"{database}._rebuild_{name}_{uuid.uuid4().hex[:12]}"
+    quoted = ", ".join(f"`{column}`" for column in columns)
+    client.command(f"CREATE TABLE {staging} AS {table}")
+    try:
+        client.command(
+            f"INSERT INTO {staging} ({quoted}, `_version`) "
+            f"SELECT {quoted}, {new_version()} FROM ({select}) {where}",
+            parameters=dict(parameters or {}),
+        )
+        fresh = _partitions(client, staging)
+        current = _partitions(client, table)
+        for partition in sorted(fresh):
+            client.command(f"ALTER TABLE {table} REPLACE PARTITION ID '{partition}' FROM {staging}")
+        for partition in sorted(current - fresh):
+            in_scope = (
+                first_month is None or partition == UNPARTITIONED or int(partition) >= first_month
+            )
+            if in_scope:
+                client.command(f"ALTER TABLE {table} DROP PARTITION ID '{partition}'")
+        rows = client.query(f"SELECT count() FROM {staging}").result_rows[0][0]
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {staging} SYNC")
+    return int(rows)
