@@ -10,16 +10,17 @@ from dwh.errors import ConfigError
 
 
 def connect(dsn: str, setting: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open a psycopg connection; an unreachable server raises :class:`ConfigError` for ``setting``."""
+    """Open a psycopg connection; failures raise :class:`ConfigError` naming ``setting``."""
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq reports over several lines; one line, whitespace collapsed, is enough to act on.
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(setting, f"cannot connect to PostgreSQL ({reason})") from None
 
 
 def connectorx_url(dsn: str) -> str:
-    """Rewrite a libpq URL for connectorx, which wants a socket directory URL-encoded as the host."""
+    """Rewrite a libpq URL for connectorx, which wants the socket directory as an encoded host."""
     parts = urlsplit(dsn)
     query = parse_qs(parts.query)
     socket_dir = query.pop("host", [None])[0]
@@ -43,6 +44,8 @@ def ensure_database(dsn: str, setting: str) -> None:
     """Create the DSN's database if it does not exist (connecting to ``postgres`` to do it)."""
     database = urlsplit(dsn).path.lstrip("/") or "postgres"
     with connect(with_database(dsn, "postgres"), setting, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')

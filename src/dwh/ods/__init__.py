@@ -1,0 +1,68 @@
+"""The ODS layer (PostgreSQL schema ``ods``): cleanup transforms, loader, reader, migrations.
+
+Raw frames from the replica go through ``clean_*`` (pure, lazy) into :func:`load_ods`; the DDS
+builder reads the result with :func:`read_ods`. The schema is managed by Alembic through
+:func:`upgrade_ods` / :func:`downgrade_ods`.
+"""
+
+from dwh.ods._cleaning import Cleaned, CleanedFrames, empty_quarantine
+from dwh.ods._load import LoadCounts, load_ods
+from dwh.ods._migrate import downgrade_ods, upgrade_ods
+from dwh.ods._partitions import ensure_event_partitions
+from dwh.ods._read import read_ods
+from dwh.ods.configs import ConfigsSchema, clean_configs
+from dwh.ods.deliveries import DeliveriesSchema, clean_deliveries
+from dwh.ods.models import (
+    Configs,
+    Deliveries,
+    Events,
+    EventsDeadLetter,
+    LoadState,
+    Orders,
+    Performers,
+    Pipelines,
+    Quarantine,
+    Stages,
+)
+from dwh.ods.orders import OrdersSchema, clean_orders
+from dwh.ods.performers import PerformersSchema, build_performers
+from dwh.ods.pipelines import PipelinesSchema, clean_pipelines
+from dwh.ods.snapshot import OdsBatch, clean_snapshot, ods_keys
+from dwh.ods.stages import StagesSchema, clean_stages
+
+__all__ = [
+    "Cleaned",
+    "CleanedFrames",
+    "Configs",
+    "ConfigsSchema",
+    "Deliveries",
+    "DeliveriesSchema",
+    "Events",
+    "EventsDeadLetter",
+    "LoadCounts",
+    "LoadState",
+    "OdsBatch",
+    "Orders",
+    "OrdersSchema",
+    "Performers",
+    "PerformersSchema",
+    "Pipelines",
+    "PipelinesSchema",
+    "Quarantine",
+    "Stages",
+    "StagesSchema",
+    "build_performers",
+    "clean_configs",
+    "clean_deliveries",
+    "clean_orders",
+    "clean_pipelines",
+    "clean_snapshot",
+    "clean_stages",
+    "downgrade_ods",
+    "empty_quarantine",
+    "ensure_event_partitions",
+    "load_ods",
+    "ods_keys",
+    "read_ods",
+    "upgrade_ods",
+]

@@ -1,0 +1,384 @@
+"""Loading cleaned frames into the ODS: COPY into temporary staging tables, then set-based SQL.
+
+One call is one transaction: data, derived performers, quarantine and ``ods.load_state`` commit
+together or not at all, so a crash at any point leaves the ODS as it was and a re-run is exact.
+Tables load parents first (configs, orders, pipelines, stages, deliveries); the ODS has no
+foreign keys (children of hard-deleted source rows must survive), so the order only matters
+for readers of a partially applied plan — there are none, it is one transaction — and is kept
+for clarity. Loads are serialised with an advisory lock.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dataframely as dy
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from dwh.engines.postgres import connect
+from dwh.errors import ConfigError
+from dwh.ods._cleaning import QUARANTINE_SCHEMA
+from dwh.ods.configs import ConfigsSchema
+from dwh.ods.deliveries import DeliveriesSchema
+from dwh.ods.models import SCHEMA, Configs, Deliveries, Orders, Pipelines, Stages
+from dwh.ods.orders import OrdersSchema
+from dwh.ods.pipelines import PipelinesSchema
+from dwh.ods.stages import StagesSchema
+
+log = logging.getLogger(__name__)
+
+_COPY_CHUNK_ROWS = 100_000  # bounds the CSV buffer (~20 MB) while keeping COPY streaming
+_LOCK_KEY = 0x0D5_10AD
+_QUARANTINE_STAGE = "_stg_quarantine"  # what _stage() names the quarantine staging table
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    """What one load did to one table: rows received (for ``performers``: derived), inserted,
+    changed, newly marked deleted."""
+
+    rows: int
+    inserted: int = 0
+    updated: int = 0
+    marked_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class _Target:
+    table: str
+    key: str
+    schema: type[dy.Schema]
+    soft_delete: bool
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.column_names()
+
+
+# Load order = parents before children.
+TARGETS: dict[str, _Target] = {
+    t.table: t
+    for t in (
+        # The source replaces its single config row every minute: every row ever seen is
+        # tariff history, so configs are never marked deleted.
+        _Target(Configs.__tablename__, "id", ConfigsSchema, soft_delete=False),
+        _Target(Orders.__tablename__, "id", OrdersSchema, soft_delete=True),
+        _Target(Pipelines.__tablename__, "id", PipelinesSchema, soft_delete=True),
+        _Target(Stages.__tablename__, "id", StagesSchema, soft_delete=True),
+        _Target(Deliveries.__tablename__, "pipeline_id", DeliveriesSchema, soft_delete=True),
+    )
+}
+
+
+def _qualified(table: str) -> sql.Composable:
+    return sql.Identifier(SCHEMA, table)
+
+
+def _names(columns: Sequence[str], prefix: str = "") -> sql.Composable:
+    if prefix:
+        return sql.SQL(", ").join(
+            sql.SQL(f"{prefix}.{{}}").format(sql.Identifier(c)) for c in columns
+        )
+    return sql.SQL(", ").join(map(sql.Identifier, columns))
+
+
+def _copy_frame(cur: psycopg.Cursor[Any], stage: str, frame: pl.DataFrame) -> None:
+    """Stream ``frame`` into ``stage`` as CSV (Polars writes it; no per-row Python)."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(stage), _names(frame.columns)
+    )
+    with cur.copy(statement) as copy:
+        for chunk in frame.iter_slices(n_rows=_COPY_CHUNK_ROWS):
+            buffer = io.BytesIO()
+            # Unquoted empty field = NULL, quoted "" = empty string (Polars quotes it).
+            chunk.write_csv(
+                buffer,
+                include_header=False,
+                datetime_format="%Y-%m-%dT%H:%M:%S%.6f%:z",
+                null_value="",
+            )
+            copy.write(buffer.getbuffer())
+
+
+def _stage(
+    cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], frame: pl.DataFrame
+) -> str:
+    stage = f"_stg_{table}"
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            sql.Identifier(stage), _names(columns), _qualified(table)
+        )
+    )
+    _copy_frame(cur, stage, frame.select(columns))
+    # Temp tables are never auto-analysed; without statistics the anti-joins below plan badly.
+    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+    return stage
+
+
+def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int, int]:
+    """Insert new keys, update changed rows, revive returned ones; unchanged rows stay untouched."""
+    columns = target.columns
+    values = [c for c in columns if c != target.key]
+    changed = sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
+        _names(values, "t"), _names(values, "excluded")
+    )
+    statement = sql.SQL(
+        """
+        WITH upserted AS (
+            INSERT INTO {table} AS t ({columns}, _loaded_at, _deleted_at)
+            SELECT {staged}, now(), NULL
+            FROM {stage} AS s LEFT JOIN {table} AS o ON o.{key} = s.{key}
+            -- A hash join drops unchanged rows here, sparing them an index probe each.
+            WHERE o.{key} IS NULL OR o._deleted_at IS NOT NULL
+               OR ROW({current}) IS DISTINCT FROM ROW({incoming})
+            ON CONFLICT ({key}) DO UPDATE SET
+                {assignments},
+                _loaded_at = CASE WHEN {changed} THEN excluded._loaded_at ELSE t._loaded_at END,
+                _deleted_at = NULL
+            WHERE {changed} OR t._deleted_at IS NOT NULL
+            -- xmax = 0 only on a freshly inserted tuple: tells inserts from updates.
+            RETURNING (t.xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+        FROM upserted
+        """
+    ).format(
+        table=_qualified(target.table),
+        columns=_names(columns),
+        staged=_names(columns, "s"),
+        current=_names(values, "o"),
+        incoming=_names(values, "s"),
+        stage=sql.Identifier(stage),
+        key=sql.Identifier(target.key),
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in values
+        ),
+        changed=changed,
+    )
+    inserted, updated = cur.execute(statement).fetchone() or (0, 0)
+    return int(inserted), int(updated)
+
+
+def _mark_deleted(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> int:
+    """Stamp ``_deleted_at`` on rows absent from a full snapshot (quarantined keys excepted:
+    those rows still exist in the source, they are just invalid right now)."""
+    statement = sql.SQL(
+        """
+        UPDATE {table} AS t SET _deleted_at = now()
+        WHERE t._deleted_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.{key} = t.{key})
+          AND NOT EXISTS (
+              SELECT 1 FROM {quarantine} AS q
+              WHERE q.table_name = {name} AND q.record_key = t.{key}::text
+          )
+        """
+    ).format(
+        table=_qualified(target.table),
+        stage=sql.Identifier(stage),
+        key=sql.Identifier(target.key),
+        quarantine=sql.Identifier(_QUARANTINE_STAGE),
+        name=sql.Literal(target.table),
+    )
+    return cur.execute(statement).rowcount
+
+
+_PERFORMERS_SQL = """
+WITH seen AS (
+    SELECT performer_id, min(assigned_at) AS first_seen_at, max(assigned_at) AS last_seen_at,
+           count(*) AS deliveries_count
+    FROM ods.deliveries WHERE performer_id IS NOT NULL GROUP BY performer_id
+), upserted AS (
+    INSERT INTO ods.performers AS p
+        (performer_id, first_seen_at, last_seen_at, deliveries_count, _loaded_at)
+    SELECT performer_id, first_seen_at, last_seen_at, deliveries_count, now() FROM seen
+    ON CONFLICT (performer_id) DO UPDATE SET
+        first_seen_at = excluded.first_seen_at,
+        last_seen_at = excluded.last_seen_at,
+        deliveries_count = excluded.deliveries_count,
+        _loaded_at = excluded._loaded_at
+    WHERE ROW(p.first_seen_at, p.last_seen_at, p.deliveries_count)
+          IS DISTINCT FROM ROW(excluded.first_seen_at, excluded.last_seen_at,
+                               excluded.deliveries_count)
+    RETURNING (p.xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM seen),
+       count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+FROM upserted
+"""
+
+# A performer whose deliveries were all re-assigned keeps its row (it was seen) with count 0.
+_PERFORMERS_ORPHANED_SQL = """
+UPDATE ods.performers AS p SET deliveries_count = 0, _loaded_at = now()
+WHERE p.deliveries_count <> 0
+  AND NOT EXISTS (SELECT 1 FROM ods.deliveries AS d WHERE d.performer_id = p.performer_id)
+"""
+
+
+def _derive_performers(cur: psycopg.Cursor[Any]) -> LoadCounts:
+    """Recompute ``ods.performers`` from all of ``ods.deliveries`` (SQL twin of
+    :func:`dwh.ods.build_performers`); a full recompute is exact whatever this load touched."""
+    seen, inserted, updated = cur.execute(_PERFORMERS_SQL).fetchone() or (0, 0, 0)
+    orphaned = cur.execute(_PERFORMERS_ORPHANED_SQL).rowcount
+    return LoadCounts(rows=int(seen), inserted=int(inserted), updated=int(updated) + orphaned)
+
+
+def _load_quarantine(cur: psycopg.Cursor[Any]) -> tuple[int, int]:
+    """Upsert staged quarantine rows: a row seen again only gets a later ``last_seen_at``."""
+    inserted, updated = cur.execute(
+        sql.SQL(
+            """
+            WITH upserted AS (
+                INSERT INTO ods.quarantine AS q
+                    (table_name, record_key, reason, payload, first_seen_at, last_seen_at)
+                SELECT DISTINCT ON (table_name, record_key, reason)
+                       table_name, record_key, reason, payload, now(), now()
+                FROM {stage}
+                ORDER BY table_name, record_key, reason, payload
+                ON CONFLICT (table_name, record_key, reason)
+                DO UPDATE SET last_seen_at = excluded.last_seen_at
+                RETURNING (q.xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+            FROM upserted
+            """
+        ).format(stage=sql.Identifier(_QUARANTINE_STAGE))
+    ).fetchone() or (0, 0)
+    return int(inserted), int(updated)
+
+
+def _write_state(
+    cur: psycopg.Cursor[Any],
+    table: str,
+    rows: int,
+    status: str,
+    cursors: Mapping[str, str | None],
+) -> None:
+    keep_cursor = table not in cursors
+    cur.execute(
+        """
+        INSERT INTO ods.load_state AS s
+            (table_name, cursor, last_run_at, last_run_rows, last_run_status)
+        VALUES (%(table)s, %(cursor)s, now(), %(rows)s, %(status)s)
+        ON CONFLICT (table_name) DO UPDATE SET
+            cursor = CASE WHEN %(keep)s THEN s.cursor ELSE excluded.cursor END,
+            last_run_at = excluded.last_run_at,
+            last_run_rows = excluded.last_run_rows,
+            last_run_status = excluded.last_run_status
+        """,
+        {
+            "table": table,
+            "cursor": cursors.get(table),
+            "rows": rows,
+            "status": status,
+            "keep": keep_cursor,
+        },
+    )
+
+
+def _prepare(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    unknown = sorted(set(tables) - set(TARGETS))
+    if unknown:
+        raise ValueError(f"not loadable ODS tables: {unknown} (loadable: {sorted(TARGETS)})")
+    # Validate at the layer boundary: a frame breaking its schema (e.g. a duplicate key, which
+    # ON CONFLICT cannot apply twice) is a bug upstream and must fail loudly, not half-load.
+    return {name: TARGETS[name].schema.validate(tables[name]) for name in TARGETS if name in tables}
+
+
+def load_ods(
+    dsn: str,
+    tables: Mapping[str, pl.DataFrame],
+    quarantined: pl.DataFrame | None = None,
+    *,
+    full_snapshot: bool,
+    cursors: Mapping[str, str | None] | None = None,
+) -> dict[str, LoadCounts]:
+    """Merge cleaned frames into the ODS in one transaction; return what changed per table.
+
+    ``tables`` maps ODS table names (``configs, orders, pipelines, stages, deliveries``; any
+    subset) to cleaned frames in their schema (the ``valid`` output of ``clean_*``; checked
+    with the dataframely schema first). ``quarantined`` holds the run's quarantine frames,
+    concatenated.
+
+    Per table: rows with a new key are inserted; rows whose content changed are updated and get
+    a new ``_loaded_at``; identical rows are not touched (a reload of the same snapshot changes
+    nothing, ``_loaded_at`` included); a row present again loses its ``_deleted_at``. With
+    ``full_snapshot=True`` each frame is the complete source table: rows missing from it (and
+    not quarantined in this run) get ``_deleted_at = now()``; configs are never marked (they are
+    the tariff history). Nothing is ever deleted.
+
+    After deliveries, ``ods.performers`` is recomputed from all of ``ods.deliveries``.
+    ``ods.quarantine`` gains new (table, key, reason) rows; known ones only get a later
+    ``last_seen_at``. ``ods.load_state`` gets one row per loaded table (and ``performers``,
+    ``quarantine``) with the run time, rows received and status.
+
+    ``cursors`` sets the extraction cursor of a loaded table in the same transaction (a table
+    not named keeps its cursor; ``None`` resets it; pass an empty frame for a table with
+    nothing new). If the load fails, nothing of it is kept, the tables' status is recorded as
+    ``failed`` in a separate transaction, and the error is re-raised.
+
+    Keys of the result: the loaded table names, ``performers`` (if deliveries were loaded) and
+    ``quarantine``.
+    """
+    frames = _prepare(tables)
+    quarantine = (
+        pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        if quarantined is None
+        else quarantined.select(pl.col(c).cast(pl.String) for c in QUARANTINE_SCHEMA)
+    )
+    cursors = dict(cursors or {})
+    if stray := sorted(set(cursors) - set(frames)):
+        # A cursor only means something next to the data read up to it.
+        raise ValueError(f"cursors for tables not loaded in this call: {stray}")
+    try:
+        with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            results = _load(cur, frames, quarantine, full_snapshot=full_snapshot)
+            for name, counts in results.items():
+                _write_state(cur, name, counts.rows, "succeeded", cursors)
+    except ConfigError:
+        raise  # could not even connect: there is nowhere to record the failure
+    except Exception:
+        _record_failure(dsn, [*frames, "quarantine"])
+        raise
+    for name, counts in results.items():
+        log.info("ods.%s: %s", name, counts)
+    return results
+
+
+def _load(
+    cur: psycopg.Cursor[Any],
+    frames: Mapping[str, pl.DataFrame],
+    quarantine: pl.DataFrame,
+    *,
+    full_snapshot: bool,
+) -> dict[str, LoadCounts]:
+    results: dict[str, LoadCounts] = {}
+    # Staged first: marking deletions must spare keys quarantined in this very run.
+    _stage(cur, "quarantine", list(QUARANTINE_SCHEMA), quarantine)
+    for name, frame in frames.items():
+        target = TARGETS[name]
+        stage = _stage(cur, name, target.columns, frame)
+        inserted, updated = _upsert(cur, target, stage)
+        deleted = _mark_deleted(cur, target, stage) if full_snapshot and target.soft_delete else 0
+        results[name] = LoadCounts(len(frame), inserted, updated, deleted)
+    if "deliveries" in frames:
+        results["performers"] = _derive_performers(cur)
+    inserted, updated = _load_quarantine(cur)
+    results["quarantine"] = LoadCounts(len(quarantine), inserted, updated)
+    return results
+
+
+def _record_failure(dsn: str, tables: Sequence[str]) -> None:
+    """Best effort: the load is already lost; a second failure here must not mask the first."""
+    try:
+        with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
+            for table in tables:
+                _write_state(cur, table, 0, "failed", {})
+    except Exception:
+        log.exception("could not record the failed ODS load in ods.load_state")
