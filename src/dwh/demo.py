@@ -13,25 +13,43 @@ from dwh.etl import Progress, clickhouse_session, migrate, run_etl
 from dwh.simulate import create_source_schema, simulate
 
 SUMMARIES: dict[str, str] = {
-    "Orders and deliveries": (
+    "Warehouse contents": (
         "SELECT (SELECT count() FROM dds.fact_orders) AS orders,"
         " (SELECT count() FROM dds.fact_deliveries) AS deliveries,"
         " (SELECT countIf(is_completed) FROM dds.fact_deliveries) AS completed,"
-        " (SELECT count() FROM dds.fact_stages) AS stage_rows"
+        " (SELECT count() FROM dds.fact_stages) AS stage_rows,"
+        " (SELECT count() FROM dds.dim_performers) AS performers,"
+        " (SELECT count() FROM dds.dim_configs) AS tariffs"
     ),
     "Order funnel, last 7 days": (
-        "SELECT * FROM marts.order_funnel_daily ORDER BY day DESC LIMIT 7"
+        "SELECT day, registered_count AS registered, started_count AS started,"
+        " estimated_count AS estimated, assigned_count AS assigned,"
+        " delivered_count AS delivered, canceled_count AS canceled, failed_count AS failed,"
+        " round(conversion, 3) AS conversion"
+        " FROM marts.order_funnel_daily ORDER BY day DESC LIMIT 7"
     ),
-    "Delivery SLA, last 7 days": (
-        "SELECT * FROM marts.delivery_sla_daily ORDER BY day DESC LIMIT 7"
+    "Delivery time and SLA, last 7 days": (
+        "SELECT day, deliveries_count AS delivered, round(p50_delivery_seconds) AS p50_s,"
+        " round(p90_delivery_seconds) AS p90_s, round(p99_delivery_seconds) AS p99_s,"
+        " round(share_within_target, 3) AS within_sla,"
+        " round(mean_over_target_seconds) AS mean_over_s"
+        " FROM marts.delivery_sla_daily ORDER BY day DESC LIMIT 7"
     ),
     "Top performers by completed deliveries": (
-        "SELECT * FROM marts.performer_efficiency ORDER BY completed_count DESC LIMIT 5"
+        "SELECT performer_id, deliveries_count AS deliveries, completed_count AS completed,"
+        " round(avg_cost, 2) AS avg_cost, round(p50_delivery_seconds) AS p50_s,"
+        " round(p90_delivery_seconds) AS p90_s"
+        " FROM marts.performer_efficiency ORDER BY completed_count DESC LIMIT 5"
     ),
     "Revenue by order class, last 3 days": (
-        "SELECT * FROM marts.revenue_daily ORDER BY day DESC, order_class LIMIT 12"
+        "SELECT day, order_class, deliveries_count AS deliveries,"
+        " completed_count AS completed, revenue, round(avg_cost, 2) AS avg_cost"
+        " FROM marts.revenue_daily WHERE day >= today() - 2 ORDER BY day DESC, order_class"
     ),
-    "Failure reasons": "SELECT * FROM marts.failure_reasons ORDER BY failures_count DESC LIMIT 5",
+    "Failure reasons": (
+        "SELECT stage_name, status, message, failures_count AS failures, round(share, 3) AS share"
+        " FROM marts.failure_reasons ORDER BY failures_count DESC LIMIT 5"
+    ),
 }
 
 
