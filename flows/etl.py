@@ -1,7 +1,8 @@
 """Prefect flow ``etl``: replica → ODS → DDS → marts, as thin tasks over ``dwh.etl``.
 
-Frames pass between tasks in memory; results are not persisted or cached (they are whole tables
-and the layers themselves are the durable state).
+The steps and their order are those of :func:`dwh.etl.run_etl`. Frames pass between tasks in
+memory; results are neither persisted nor cached (the layers themselves are the durable state,
+and every step is safe to retry: state is committed after the data it covers).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from prefect.cache_policies import NO_CACHE
 from dwh import etl as steps
 from dwh.config import get_settings
 from dwh.engines.embedded import Dsns, start_embedded
-from dwh.ods import LoadCounts, OdsBatch, read_ods
+from dwh.extract import Changes
+from dwh.ods import LoadCounts, OdsBatch
 
 # Transient failures (a server restarting, a lock held by another process) deserve retries.
 RETRIES = 3
@@ -36,9 +38,10 @@ def migrate(dsns: Dsns) -> list[str]:
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=JITTER,
 )
-def extract(dsns: Dsns) -> dict[str, pl.DataFrame]:
-    """Snapshot the source tables from the replica."""
-    return steps.extract(dsns, get_run_logger().info)
+def extract(dsns: Dsns, full_refresh: bool) -> Changes:
+    """Rows changed on the replica since the cursors."""
+    cursors = {} if full_refresh else steps.read_cursors(dsns)
+    return steps.extract(dsns, cursors, get_run_logger().info)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -54,9 +57,20 @@ def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=JITTER,
 )
-def load_ods(dsns: Dsns, batch: OdsBatch) -> dict[str, LoadCounts]:
-    """Merge the cleaned snapshot into the ODS."""
-    return steps.load_ods_layer(dsns, batch)
+def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
+    """Merge the batch and its cursors into the ODS."""
+    return steps.load_ods_layer(
+        dsns,
+        batch,
+        steps.next_cursors(changes, batch),
+        full_snapshot=all(changes.full.values()),
+    )
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=RETRIES)
+def reconcile_deletes(dsns: Dsns) -> int:
+    """Mark orders the source deleted."""
+    return steps.reconcile_deletes(dsns)
 
 
 @task(
@@ -66,28 +80,27 @@ def load_ods(dsns: Dsns, batch: OdsBatch) -> dict[str, LoadCounts]:
     retry_delay_seconds=RETRY_DELAYS,
     retry_jitter_factor=JITTER,
 )
-def load_dds(dsns: Dsns) -> dict[str, int]:
-    """Build facts from the ODS, insert them, refresh hourly tables and marts."""
-    settings = get_settings()
-    facts = steps.build_dds(read_ods(dsns.ods), settings)
-    with steps.clickhouse_session(dsns) as client:
-        return steps.load_dds_layer(client, facts, settings)
+def propagate(dsns: Dsns, full_refresh: bool) -> dict[str, int]:
+    """Rebuild changed facts in ClickHouse, refresh hourly tables and marts."""
+    return steps.propagate(dsns, get_settings(), full=full_refresh)
 
 
 @flow(name="etl", log_prints=True)
-def etl() -> steps.EtlReport:
+def etl(full_refresh: bool = False) -> steps.EtlReport:
     """One ETL run over the configured (or embedded) engines."""
     dsns = start_embedded(get_settings())
     migrate(dsns)
-    raw = extract(dsns)
-    batch = clean(dsns, raw)
-    report = steps.EtlReport(
-        extracted={name: frame.height for name, frame in raw.items()},
-        quarantined=batch.quarantined.height,
-        held_back=batch.held_back,
-    )
-    report.ods = load_ods(dsns, batch)
-    report.dds = load_dds(dsns)
+    report = steps.EtlReport(mode="full refresh" if full_refresh else "incremental")
+    with steps.run_lock(dsns):
+        changes = extract(dsns, full_refresh)
+        batch = clean(dsns, changes.frames)
+        report.extracted = {name: frame.height for name, frame in changes.frames.items()}
+        report.quarantined = batch.quarantined.height
+        report.held_back = batch.held_back_rows
+        report.ods = load_ods(dsns, changes, batch)
+        if not all(changes.full.values()):
+            report.deleted_orders = reconcile_deletes(dsns)
+        report.dds = propagate(dsns, full_refresh)
     return report
 
 

@@ -1,9 +1,18 @@
 """The batch ETL: replica → ODS → DDS → marts, as plain library steps.
 
 Each step is a function the Prefect flow wraps in a task and the CLI calls directly, so the
-same code runs with and without an orchestrator. A run is a full reload that merges: the ODS is
-upserted (rows gone from the source are marked, never dropped) and the DDS receives new versions
-of every fact, so running twice leaves every layer as one run would.
+same code runs with and without an orchestrator. A run is incremental and exact:
+
+1. the replica's rows written since each table's ``xmin`` cursor are read (children first);
+2. they are cleaned and merged into the ODS together with the new cursors, in one transaction;
+3. orders hard-deleted in the source are marked (never dropped) in the ODS;
+4. every order whose ODS rows changed since the DDS watermark is rebuilt as new fact versions
+   in ClickHouse, the hourly tables and marts are recomputed from the first affected hour on,
+   and only then the watermark moves.
+
+State is always committed after the data it covers, so a run killed at any point leaves work
+the next run redoes, never work it skips. ``full_refresh`` re-reads everything (still merging:
+history survives); a backfill rebuilds the orders registered in a date range.
 """
 
 from __future__ import annotations
@@ -12,31 +21,52 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from dwh.config import Settings
-from dwh.dds import apply_migrations, load_dds, refresh_hourly
+from dwh.dds import affected_since, apply_migrations, build_dim_performers, load_dds, refresh_hourly
 from dwh.dds import build_dds as build_dds_frames
 from dwh.engines.clickhouse import open_client
 from dwh.engines.embedded import Dsns
 from dwh.engines.postgres import connect
-from dwh.extract import extract_replica
+from dwh.errors import DwhError
+from dwh.extract import Changes, extract_changes, extract_range
+from dwh.failpoints import failpoint
 from dwh.marts import refresh_marts
-from dwh.ods import LoadCounts, OdsBatch, clean_snapshot, load_ods, ods_keys, read_ods, upgrade_ods
+from dwh.ods import (
+    ODS_TABLES,
+    LoadCounts,
+    OdsBatch,
+    OdsChanges,
+    clean_snapshot,
+    deleted_order_ids,
+    known_parents,
+    load_ods,
+    mark_orders_deleted,
+    read_ods_changes,
+    upgrade_ods,
+)
 
 Progress = Callable[[str], None]
+
+_RUN_LOCK = 0x0D5_E71  # one ETL run per ODS at a time
+_DDS_STATE = "dds"  # ods.load_state row whose cursor is the DDS watermark
+_KEYS = {"configs": "id", "orders": "id", "pipelines": "id", "stages": "id"}
 
 
 @dataclass
 class EtlReport:
     """What one run moved, per layer and table."""
 
+    mode: str = "incremental"
     extracted: dict[str, int] = field(default_factory=dict)
     ods: dict[str, LoadCounts] = field(default_factory=dict)
     quarantined: int = 0
     held_back: int = 0
+    deleted_orders: int = 0
     dds: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -50,43 +80,18 @@ def migrate(dsns: Dsns) -> list[str]:
         return apply_migrations(client)
 
 
-def extract(dsns: Dsns, progress: Progress | None = None) -> dict[str, pl.DataFrame]:
-    """Full snapshot of the source tables from the replica."""
-    return extract_replica(
-        dsns.replica,
-        on_table=None if progress is None else lambda t, n: progress(f"extracted {t}: {n} rows"),
-    )
-
-
-def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
-    """ODS cleanup of a snapshot; parents already in the ODS count as known for children."""
-    return clean_snapshot(raw, known=ods_keys(dsns.ods))
-
-
-def load_ods_layer(dsns: Dsns, batch: OdsBatch) -> dict[str, LoadCounts]:
-    """Merge a cleaned snapshot into the ODS in one transaction."""
-    return load_ods(dsns.ods, batch.tables, batch.quarantined, full_snapshot=True)
-
-
-def build_dds(ods: Mapping[str, pl.DataFrame], settings: Settings) -> dict[str, pl.DataFrame]:
-    """Build every DDS fact and dimension from the ODS tables (deleted rows included)."""
-    lazy = build_dds_frames(
-        {name: frame.lazy() for name, frame in ods.items()},
-        order_class_bands=settings.order_class_bands,
-    )
-    collected = pl.collect_all(list(lazy.values()))
-    return dict(zip(lazy, collected, strict=True))
-
-
-def load_dds_layer(
-    client: Client, facts: Mapping[str, pl.DataFrame], settings: Settings
-) -> dict[str, int]:
-    """Insert new versions of the facts, then recompute hourly tables and marts."""
-    # Microseconds since the epoch: later runs always win in ReplacingMergeTree.
-    loaded = load_dds(client, facts, version=time.time_ns() // 1000)
-    refresh_hourly(client)
-    refresh_marts(client, sla_target_seconds=settings.sla_target_seconds)
-    return loaded
+@contextmanager
+def run_lock(dsns: Dsns) -> Iterator[None]:
+    """Hold the ODS-wide run lock for the duration; a second concurrent run fails at once."""
+    conn = connect(dsns.ods, "DWH_ODS_DSN", autocommit=True)
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_RUN_LOCK,)).fetchone()
+    if not row or not row[0]:
+        conn.close()
+        raise DwhError("another ETL run is in progress on this ODS; try again when it finishes")
+    try:
+        yield
+    finally:
+        conn.close()  # ending the session releases the lock
 
 
 @contextmanager
@@ -99,23 +104,188 @@ def clickhouse_session(dsns: Dsns) -> Iterator[Client]:
         client.close()
 
 
-def run_etl(settings: Settings, dsns: Dsns, progress: Progress | None = None) -> EtlReport:
-    """One full ETL run: replica → ODS → DDS → marts."""
+def read_cursors(dsns: Dsns) -> dict[str, int | None]:
+    """The ``xmin`` cursor of every source table, from ``ods.load_state``."""
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        rows: dict[str, str | None] = dict(
+            conn.execute("SELECT table_name, cursor FROM ods.load_state").fetchall()
+        )
+    cursors: dict[str, int | None] = {}
+    for source, table in ODS_TABLES.items():
+        cursor = rows.get(table)
+        cursors[source] = int(cursor) if cursor else None
+    return cursors
+
+
+def dds_watermark(dsns: Dsns) -> datetime | None:
+    """The newest ODS change already propagated to the DDS (``None``: nothing yet)."""
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        row = conn.execute(
+            "SELECT cursor FROM ods.load_state WHERE table_name = %s", (_DDS_STATE,)
+        ).fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+
+def extract(
+    dsns: Dsns, cursors: Mapping[str, int | None], progress: Progress | None = None
+) -> Changes:
+    """Rows changed since the cursors (whole tables where a cursor is missing)."""
+    say = progress or (lambda _message: None)
+    return extract_changes(
+        dsns.replica, cursors, on_table=lambda table, rows: say(f"extracted {table}: {rows} rows")
+    )
+
+
+def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
+    """ODS cleanup of an extracted batch; parents already in the ODS count as known."""
+    return clean_snapshot(raw, known=known_parents(dsns.ods, raw))
+
+
+def next_cursors(changes: Changes, batch: OdsBatch) -> dict[str, str]:
+    """New cursor per ODS table: the snapshot's ``xmin``, or earlier to re-read held-back rows."""
+    cursors: dict[str, str] = {}
+    for source, table in ODS_TABLES.items():
+        cursor = changes.snapshot.xmin
+        held = batch.held_back[table]
+        if held.height:
+            key = _KEYS.get(table, "pipeline_id")
+            waiting = changes.frames[source].join(held.select(key), on=key, how="semi")
+            cursor = min(cursor, int(waiting.get_column("_xmin").min()))  # type: ignore[arg-type]
+        cursors[table] = str(cursor)
+    return cursors
+
+
+def load_ods_layer(
+    dsns: Dsns, batch: OdsBatch, cursors: Mapping[str, str] | None, *, full_snapshot: bool
+) -> dict[str, LoadCounts]:
+    """Merge a cleaned batch and its cursors into the ODS in one transaction."""
+    return load_ods(
+        dsns.ods, batch.tables, batch.quarantined, full_snapshot=full_snapshot, cursors=cursors
+    )
+
+
+def reconcile_deletes(dsns: Dsns) -> int:
+    """Mark orders the source no longer has (and all under them) deleted in the ODS."""
+    return mark_orders_deleted(dsns.ods, deleted_order_ids(dsns.replica, dsns.ods))
+
+
+def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame]:
+    """DDS facts and dimensions for the changed ODS rows (deleted rows included)."""
+    lazy = {name: frame.lazy() for name, frame in changes.frames.items()}
+    frames = build_dds_frames(lazy, order_class_bands=settings.order_class_bands)
+    # A performer's figures span all its deliveries, not only those of the changed orders.
+    frames["dim_performers"] = build_dim_performers(
+        lazy["performers"], lazy["performer_deliveries"]
+    )
+    collected = pl.collect_all(list(frames.values()))
+    return {name: frame for name, frame in zip(frames, collected, strict=True) if frame.height}
+
+
+def load_dds_layer(
+    client: Client, facts: Mapping[str, pl.DataFrame], settings: Settings
+) -> dict[str, int]:
+    """Insert new versions of the facts, then recompute the hourly tables and marts they touch."""
+    if not facts:
+        return {}
+    # Microseconds since the epoch: later runs always win in ReplacingMergeTree.
+    loaded = load_dds(client, facts, version=time.time_ns() // 1000)
+    since = affected_since(facts)
+    if since is not None or "dim_performers" in facts:
+        refresh_hourly(client, since=since)
+        refresh_marts(
+            client,
+            sla_target_seconds=settings.sla_target_seconds,
+            since=since.date() if since else None,
+        )
+    return loaded
+
+
+def propagate(
+    dsns: Dsns,
+    settings: Settings,
+    *,
+    full: bool = False,
+    registered: tuple[date, date] | None = None,
+) -> dict[str, int]:
+    """ODS → DDS → marts for every order changed since the DDS watermark, then move it.
+
+    ``full`` rebuilds every order; ``registered`` rebuilds those registered in a date range
+    (a backfill; the watermark stays where it is).
+    """
+    after = None if full else dds_watermark(dsns)
+    changes = read_ods_changes(dsns.ods, after, registered=registered)
+    facts = build_dds(changes, settings)
+    with clickhouse_session(dsns) as client:
+        loaded = load_dds_layer(client, facts, settings)
+    failpoint("dds.loaded")
+    if registered is None and changes.watermark is not None:
+        with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+            conn.execute(
+                "INSERT INTO ods.load_state AS s"
+                " (table_name, cursor, last_run_at, last_run_rows, last_run_status)"
+                " VALUES (%s, %s, now(), %s, 'succeeded')"
+                " ON CONFLICT (table_name) DO UPDATE SET cursor = excluded.cursor,"
+                " last_run_at = excluded.last_run_at, last_run_rows = excluded.last_run_rows,"
+                " last_run_status = excluded.last_run_status",
+                (_DDS_STATE, changes.watermark.isoformat(), sum(loaded.values())),
+            )
+    return loaded
+
+
+def run_etl(
+    settings: Settings,
+    dsns: Dsns,
+    progress: Progress | None = None,
+    *,
+    full_refresh: bool = False,
+) -> EtlReport:
+    """One ETL run: replica → ODS → DDS → marts, incremental unless ``full_refresh``."""
     say = progress or (lambda _message: None)
     started = time.perf_counter()
-    report = EtlReport()
-    raw = extract(dsns, say)
-    report.extracted = {name: frame.height for name, frame in raw.items()}
-    batch = clean(dsns, raw)
-    report.quarantined = batch.quarantined.height
-    report.held_back = batch.held_back
-    say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
-    report.ods = load_ods_layer(dsns, batch)
-    say("ODS loaded")
-    facts = build_dds(read_ods(dsns.ods), settings)
-    say("DDS built")
-    with clickhouse_session(dsns) as client:
-        report.dds = load_dds_layer(client, facts, settings)
-    say("DDS loaded, hourly tables and marts refreshed")
+    report = EtlReport(mode="full refresh" if full_refresh else "incremental")
+    with run_lock(dsns):
+        cursors: Mapping[str, int | None] = {} if full_refresh else read_cursors(dsns)
+        changes = extract(dsns, cursors, say)
+        failpoint("extracted")
+        report.extracted = {name: frame.height for name, frame in changes.frames.items()}
+        batch = clean(dsns, changes.frames)
+        report.quarantined = batch.quarantined.height
+        report.held_back = batch.held_back_rows
+        say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
+        whole = all(changes.full.values())
+        report.ods = load_ods_layer(dsns, batch, next_cursors(changes, batch), full_snapshot=whole)
+        failpoint("ods.committed")
+        say("ODS loaded")
+        if not whole:
+            report.deleted_orders = reconcile_deletes(dsns)
+        report.dds = propagate(dsns, settings, full=full_refresh)
+        say(f"DDS loaded: {report.dds or 'nothing changed'}")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_backfill(
+    settings: Settings,
+    dsns: Dsns,
+    since: date,
+    until: date,
+    progress: Progress | None = None,
+) -> EtlReport:
+    """Re-read the orders registered in ``[since, until)`` and rebuild them in every layer."""
+    if until <= since:
+        raise DwhError(f"backfill: --until ({until}) must be after --since ({since})")
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    report = EtlReport(mode=f"backfill {since}..{until}")
+    with run_lock(dsns):
+        raw = extract_range(
+            dsns.replica, since, until, on_table=lambda t, n: say(f"extracted {t}: {n} rows")
+        )
+        report.extracted = {name: frame.height for name, frame in raw.items()}
+        batch = clean(dsns, raw)
+        report.quarantined = batch.quarantined.height
+        report.held_back = batch.held_back_rows
+        report.ods = load_ods_layer(dsns, batch, None, full_snapshot=False)
+        report.dds = propagate(dsns, settings, registered=(since, until))
     report.seconds = time.perf_counter() - started
     return report

@@ -22,6 +22,7 @@ from dwh.dds.fact_deliveries import FactDeliveriesSchema, build_fact_deliveries
 from dwh.dds.fact_events import FactEventsSchema
 from dwh.dds.fact_orders import FactOrdersSchema, build_fact_orders
 from dwh.dds.fact_stages import FactStagesSchema, build_fact_stages
+from dwh.failpoints import failpoint
 
 DEFAULT_BATCH_ROWS = 250_000
 
@@ -87,6 +88,7 @@ def load_dds(
         for offset in range(0, versioned.height, batch_rows):
             batch = versioned.slice(offset, batch_rows)
             client.insert_arrow(f"dds.{name}", batch.to_arrow())
+            failpoint("dds.inserting")
         loaded[name] = versioned.height
     return loaded
 

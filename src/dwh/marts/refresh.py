@@ -7,6 +7,7 @@ from datetime import date
 from clickhouse_connect.driver.client import Client
 
 from dwh.dds._rebuild import rebuild
+from dwh.failpoints import failpoint
 from dwh.marts import (
     address_activity_daily,
     delivery_sla_daily,
@@ -56,4 +57,5 @@ def refresh_marts(
             since=since if mart.day_column else None,
             parameters=parameters,
         )
+        failpoint("marts.refreshing")
     return written

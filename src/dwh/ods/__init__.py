@@ -10,7 +10,9 @@ from dwh.ods._load import LoadCounts, load_ods
 from dwh.ods._migrate import downgrade_ods, upgrade_ods
 from dwh.ods._partitions import ensure_event_partitions
 from dwh.ods._read import read_ods
+from dwh.ods.changes import OdsChanges, read_ods_changes
 from dwh.ods.configs import ConfigsSchema, clean_configs
+from dwh.ods.deletes import deleted_order_ids, mark_orders_deleted
 from dwh.ods.deliveries import DeliveriesSchema, clean_deliveries
 from dwh.ods.models import (
     Configs,
@@ -27,10 +29,11 @@ from dwh.ods.models import (
 from dwh.ods.orders import OrdersSchema, clean_orders
 from dwh.ods.performers import PerformersSchema, build_performers
 from dwh.ods.pipelines import PipelinesSchema, clean_pipelines
-from dwh.ods.snapshot import OdsBatch, clean_snapshot, ods_keys
+from dwh.ods.snapshot import ODS_TABLES, OdsBatch, clean_snapshot, known_parents
 from dwh.ods.stages import StagesSchema, clean_stages
 
 __all__ = [
+    "ODS_TABLES",
     "Cleaned",
     "CleanedFrames",
     "Configs",
@@ -42,6 +45,7 @@ __all__ = [
     "LoadCounts",
     "LoadState",
     "OdsBatch",
+    "OdsChanges",
     "Orders",
     "OrdersSchema",
     "Performers",
@@ -58,11 +62,14 @@ __all__ = [
     "clean_pipelines",
     "clean_snapshot",
     "clean_stages",
+    "deleted_order_ids",
     "downgrade_ods",
     "empty_quarantine",
     "ensure_event_partitions",
+    "known_parents",
     "load_ods",
-    "ods_keys",
+    "mark_orders_deleted",
     "read_ods",
+    "read_ods_changes",
     "upgrade_ods",
 ]

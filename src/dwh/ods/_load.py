@@ -23,6 +23,7 @@ from psycopg import sql
 
 from dwh.engines.postgres import connect
 from dwh.errors import ConfigError
+from dwh.failpoints import failpoint
 from dwh.ods._cleaning import QUARANTINE_SCHEMA
 from dwh.ods.configs import ConfigsSchema
 from dwh.ods.deliveries import DeliveriesSchema
@@ -167,10 +168,12 @@ def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int,
 
 def _mark_deleted(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> int:
     """Stamp ``_deleted_at`` on rows absent from a full snapshot (quarantined keys excepted:
-    those rows still exist in the source, they are just invalid right now)."""
+    those rows still exist in the source, they are just invalid right now).
+
+    ``_loaded_at`` moves too: a deletion mark is a change the DDS must pick up."""
     statement = sql.SQL(
         """
-        UPDATE {table} AS t SET _deleted_at = now()
+        UPDATE {table} AS t SET _deleted_at = now(), _loaded_at = now()
         WHERE t._deleted_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.{key} = t.{key})
           AND NOT EXISTS (
@@ -188,11 +191,12 @@ def _mark_deleted(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> int:
     return cur.execute(statement).rowcount
 
 
+# {scope} limits the recompute to the performers a load touched (or leaves it whole).
 _PERFORMERS_SQL = """
 WITH seen AS (
     SELECT performer_id, min(assigned_at) AS first_seen_at, max(assigned_at) AS last_seen_at,
            count(*) AS deliveries_count
-    FROM ods.deliveries WHERE performer_id IS NOT NULL GROUP BY performer_id
+    FROM ods.deliveries WHERE performer_id IS NOT NULL {scope} GROUP BY performer_id
 ), upserted AS (
     INSERT INTO ods.performers AS p
         (performer_id, first_seen_at, last_seen_at, deliveries_count, _loaded_at)
@@ -215,16 +219,43 @@ FROM upserted
 # A performer whose deliveries were all re-assigned keeps its row (it was seen) with count 0.
 _PERFORMERS_ORPHANED_SQL = """
 UPDATE ods.performers AS p SET deliveries_count = 0, _loaded_at = now()
-WHERE p.deliveries_count <> 0
+WHERE p.deliveries_count <> 0 {scope}
   AND NOT EXISTS (SELECT 1 FROM ods.deliveries AS d WHERE d.performer_id = p.performer_id)
 """
 
 
-def _derive_performers(cur: psycopg.Cursor[Any]) -> LoadCounts:
-    """Recompute ``ods.performers`` from all of ``ods.deliveries`` (SQL twin of
-    :func:`dwh.ods.build_performers`); a full recompute is exact whatever this load touched."""
-    seen, inserted, updated = cur.execute(_PERFORMERS_SQL).fetchone() or (0, 0, 0)
-    orphaned = cur.execute(_PERFORMERS_ORPHANED_SQL).rowcount
+_AFFECTED_PERFORMERS = "_affected_performers"
+
+
+def _collect_affected_performers(cur: psycopg.Cursor[Any], stage: str) -> None:
+    """Before deliveries are upserted: the performers they had and the ones they get."""
+    cur.execute(
+        sql.SQL(
+            """
+            CREATE TEMP TABLE {affected} ON COMMIT DROP AS
+            SELECT performer_id FROM {stage} WHERE performer_id IS NOT NULL
+            UNION
+            SELECT d.performer_id FROM ods.deliveries AS d
+            JOIN {stage} AS s ON s.pipeline_id = d.pipeline_id
+            WHERE d.performer_id IS NOT NULL
+            """
+        ).format(affected=sql.Identifier(_AFFECTED_PERFORMERS), stage=sql.Identifier(stage))
+    )
+
+
+def _derive_performers(cur: psycopg.Cursor[Any], *, whole: bool) -> LoadCounts:
+    """Recompute ``ods.performers`` from ``ods.deliveries`` (SQL twin of
+    :func:`dwh.ods.build_performers`): all of them after a full snapshot, else only those whose
+    deliveries this load touched — no other performer's figures can have changed."""
+    scope = (
+        "" if whole else f"AND performer_id IN (SELECT performer_id FROM {_AFFECTED_PERFORMERS})"
+    )
+    seen, inserted, updated = cur.execute(_PERFORMERS_SQL.format(scope=scope)).fetchone() or (
+        0,
+        0,
+        0,
+    )
+    orphaned = cur.execute(_PERFORMERS_ORPHANED_SQL.format(scope=scope)).rowcount
     return LoadCounts(rows=int(seen), inserted=int(inserted), updated=int(updated) + orphaned)
 
 
@@ -364,11 +395,14 @@ def _load(
     for name, frame in frames.items():
         target = TARGETS[name]
         stage = _stage(cur, name, target.columns, frame)
+        failpoint("ods.loading")
+        if name == "deliveries" and not full_snapshot:
+            _collect_affected_performers(cur, stage)
         inserted, updated = _upsert(cur, target, stage)
         deleted = _mark_deleted(cur, target, stage) if full_snapshot and target.soft_delete else 0
         results[name] = LoadCounts(len(frame), inserted, updated, deleted)
     if "deliveries" in frames:
-        results["performers"] = _derive_performers(cur)
+        results["performers"] = _derive_performers(cur, whole=full_snapshot)
     inserted, updated = _load_quarantine(cur)
     results["quarantine"] = LoadCounts(len(quarantine), inserted, updated)
     return results

@@ -1,0 +1,26 @@
+"""Named points where a run can be made to die on purpose, to prove it is crash-safe.
+
+``DWH_FAILPOINT=<name>`` makes the process kill itself with SIGKILL — no cleanup, no exception
+handlers, like a power cut — when it reaches that point. Unset (always, outside the crash
+tests), a failpoint is one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = (
+    "extracted",  # after reading the replica, before the ODS transaction
+    "ods.loading",  # inside the ODS transaction, after COPY into staging, before the upserts
+    "ods.committed",  # after the ODS commit, before anything reaches ClickHouse
+    "dds.inserting",  # after the first Arrow batch of the facts was inserted
+    "marts.refreshing",  # after the hourly tables, between two marts
+    "dds.loaded",  # after ClickHouse has everything, before the watermark is committed
+)
+
+
+def failpoint(name: str) -> None:
+    """Die here with SIGKILL if ``DWH_FAILPOINT`` names this point."""
+    if os.environ.get("DWH_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

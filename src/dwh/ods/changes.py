@@ -1,0 +1,123 @@
+"""What the DDS must rebuild: the ODS rows of every order touched since a watermark.
+
+Every ODS write stamps ``_loaded_at`` (content changed, row inserted, or marked deleted), so the
+rows changed since the last propagated load are ``_loaded_at > watermark``. Facts are rebuilt
+per order — attempt numbers, last status and stage occurrences depend on all of an order's
+pipelines and stages — so a change anywhere in an order brings the whole order along. The
+watermark is only advanced by the caller after ClickHouse has the new versions: a crash in
+between makes the next run rebuild the same orders again, which is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import connectorx as cx
+import polars as pl
+
+from dwh.engines.postgres import connectorx_url
+from dwh.ods._cleaning import COST
+from dwh.ods._read import ods_frame_schema
+from dwh.ods.models import SCHEMA
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TRACKED = ("orders", "pipelines", "stages", "deliveries", "configs", "performers")
+
+
+@dataclass(frozen=True)
+class OdsChanges:
+    """ODS rows to propagate, and the watermark that covers them."""
+
+    frames: dict[str, pl.DataFrame]
+    """``orders, pipelines, stages, deliveries`` of the touched orders; ``configs`` from the
+    last tariff before the first changed one; ``performers`` touched and all their
+    deliveries as ``performer_deliveries``."""
+    watermark: datetime | None
+    """The newest ``_loaded_at`` in the ODS when the changes were read."""
+
+
+def _select(table: str) -> str:
+    schema = ods_frame_schema(table)
+    # uuid and numeric travel as text: connectorx would otherwise round or mangle them.
+    columns = ", ".join(
+        f't."{n}"::text AS "{n}"' if d in (pl.String(), COST) else f't."{n}"'
+        for n, d in schema.items()
+    )
+    return f"SELECT {columns} FROM {SCHEMA}.{table} AS t"
+
+
+def _read(url: str, table: str, where: str) -> pl.DataFrame:
+    schema = ods_frame_schema(table)
+    frame: pl.DataFrame = cx.read_sql(url, f"{_select(table)} {where}", return_type="polars")
+    return frame.select(pl.col(n).cast(d) for n, d in schema.items())
+
+
+def read_ods_changes(
+    dsn: str, after: datetime | None, *, registered: tuple[date, date] | None = None
+) -> OdsChanges:
+    """The ODS rows changed after ``after`` (everything when ``None``), grouped by order.
+
+    With ``registered = (since, until)`` the orders registered in ``[since, until)`` (UTC days)
+    are taken instead, changed or not: a backfill rebuilds them.
+    """
+    url = connectorx_url(dsn)
+    newest = " UNION ALL ".join(f"SELECT max(_loaded_at) AS m FROM {SCHEMA}.{t}" for t in _TRACKED)
+    top = cx.read_sql(url, f"SELECT max(m) AS m FROM ({newest}) AS x", return_type="polars")
+    watermark = top.item() if top.height else None
+    if watermark is None:
+        empty = {t: pl.DataFrame(schema=ods_frame_schema(t)) for t in _TRACKED}
+        empty["performer_deliveries"] = empty["deliveries"]
+        return OdsChanges(empty, None)
+
+    if after is None and registered is None:
+        whole = {t: _read(url, t, "") for t in _TRACKED}
+        whole["performer_deliveries"] = whole["deliveries"]
+        return OdsChanges(whole, watermark)
+
+    lower = "'infinity'" if registered is not None else f"'{(after or _EPOCH).isoformat()}'"
+    upper = f"'{watermark.isoformat()}'"
+
+    def changed(alias: str) -> str:
+        """Rows of ``alias`` written after the old watermark, up to the new one."""
+        return (
+            f"{alias}._loaded_at > {lower}::timestamptz"
+            f" AND {alias}._loaded_at <= {upper}::timestamptz"
+        )
+
+    if registered is not None:
+        since, until = (f"'{d.isoformat()}'::timestamp AT TIME ZONE 'UTC'" for d in registered)
+        orders = (
+            f"(SELECT id FROM {SCHEMA}.orders"
+            f" WHERE registered_at >= {since} AND registered_at < {until})"
+        )
+    else:
+        orders = f"""(
+            SELECT o.id FROM {SCHEMA}.orders AS o WHERE {changed("o")}
+            UNION SELECT p.order_id FROM {SCHEMA}.pipelines AS p WHERE {changed("p")}
+            UNION SELECT p.order_id FROM {SCHEMA}.stages AS s
+                  JOIN {SCHEMA}.pipelines AS p ON p.id = s.pipeline_id WHERE {changed("s")}
+            UNION SELECT p.order_id FROM {SCHEMA}.deliveries AS d
+                  JOIN {SCHEMA}.pipelines AS p ON p.id = d.pipeline_id WHERE {changed("d")}
+        )"""
+    pipelines = f"(SELECT id FROM {SCHEMA}.pipelines WHERE order_id IN {orders})"
+    performers = f"""(
+        SELECT f.performer_id FROM {SCHEMA}.performers AS f WHERE {changed("f")}
+        UNION SELECT performer_id FROM {SCHEMA}.deliveries
+              WHERE performer_id IS NOT NULL AND pipeline_id IN {pipelines}
+    )"""
+    # dim_configs needs the tariff in force before the first new one to close its validity.
+    first_new = f"SELECT min(c.fetched_at) FROM {SCHEMA}.configs AS c WHERE {changed('c')}"
+    configs = f"""WHERE t.fetched_at >= coalesce(
+        (SELECT max(fetched_at) FROM {SCHEMA}.configs WHERE fetched_at < ({first_new})),
+        ({first_new}))"""
+    frames = {
+        "orders": _read(url, "orders", f"WHERE t.id IN {orders}"),
+        "pipelines": _read(url, "pipelines", f"WHERE t.order_id IN {orders}"),
+        "stages": _read(url, "stages", f"WHERE t.pipeline_id IN {pipelines}"),
+        "deliveries": _read(url, "deliveries", f"WHERE t.pipeline_id IN {pipelines}"),
+        "configs": _read(url, "configs", configs),
+        "performers": _read(url, "performers", f"WHERE t.performer_id IN {performers}"),
+        "performer_deliveries": _read(url, "deliveries", f"WHERE t.performer_id IN {performers}"),
+    }
+    return OdsChanges(frames, watermark)
