@@ -29,12 +29,12 @@ def load_flows_module(name: str) -> ModuleType:
     return module
 
 
-def run_etl_job(progress: Progress | None = None) -> EtlReport:
+def run_etl_job(progress: Progress | None = None, *, full_refresh: bool = False) -> EtlReport:
     """Run the ETL once, through Prefect if ``PREFECT_API_URL`` is set, else directly."""
     if os.environ.get("PREFECT_API_URL"):
-        report: EtlReport = load_flows_module("etl").etl()
+        report: EtlReport = load_flows_module("etl").etl(full_refresh=full_refresh)
         return report
     settings = get_settings()
     dsns = start_embedded(settings)
     migrate(dsns)
-    return run_etl(settings, dsns, progress)
+    return run_etl(settings, dsns, progress, full_refresh=full_refresh)
