@@ -22,6 +22,7 @@ from dwh.ods._read import ods_frame_schema
 from dwh.ods.models import SCHEMA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_KEYS_PER_QUERY = 5_000
 _TRACKED = ("orders", "pipelines", "stages", "deliveries", "configs", "performers")
 
 
@@ -53,6 +54,26 @@ def _read(url: str, table: str, where: str) -> pl.DataFrame:
     return frame.select(pl.col(n).cast(d) for n, d in schema.items())
 
 
+def _ids(url: str, query: str) -> pl.Series:
+    frame: pl.DataFrame = cx.read_sql(url, query, return_type="polars")
+    return frame.get_column("id").cast(pl.String)
+
+
+def _read_keys(url: str, table: str, column: str, keys: pl.Series) -> pl.DataFrame:
+    """Rows of ``table`` whose ``column`` is one of ``keys``, read in chunks of literal arrays
+    (connectorx runs the chunks in parallel and concatenates them)."""
+    if keys.is_empty():
+        return pl.DataFrame(schema=ods_frame_schema(table))
+    ordered = keys.unique().sort()
+    queries = []
+    for start in range(0, ordered.len(), _KEYS_PER_QUERY):
+        chunk = ",".join(ordered.slice(start, _KEYS_PER_QUERY).to_list())
+        queries.append(f"{_select(table)} WHERE t.{column} = ANY('{{{chunk}}}'::uuid[])")
+    schema = ods_frame_schema(table)
+    frame: pl.DataFrame = cx.read_sql(url, queries, return_type="polars")
+    return frame.select(pl.col(n).cast(d) for n, d in schema.items())
+
+
 def read_ods_changes(
     dsn: str, after: datetime | None, *, registered: tuple[date, date] | None = None
 ) -> OdsChanges:
@@ -75,49 +96,55 @@ def read_ods_changes(
         whole["performer_deliveries"] = whole["deliveries"]
         return OdsChanges(whole, watermark)
 
-    lower = "'infinity'" if registered is not None else f"'{(after or _EPOCH).isoformat()}'"
-    upper = f"'{watermark.isoformat()}'"
+    lower = f"'{(after or _EPOCH).isoformat()}'::timestamptz"
+    upper = f"'{watermark.isoformat()}'::timestamptz"
 
     def changed(alias: str) -> str:
         """Rows of ``alias`` written after the old watermark, up to the new one."""
-        return (
-            f"{alias}._loaded_at > {lower}::timestamptz"
-            f" AND {alias}._loaded_at <= {upper}::timestamptz"
-        )
+        return f"{alias}._loaded_at > {lower} AND {alias}._loaded_at <= {upper}"
 
     if registered is not None:
         since, until = (f"'{d.isoformat()}'::timestamp AT TIME ZONE 'UTC'" for d in registered)
-        orders = (
-            f"(SELECT id FROM {SCHEMA}.orders"
-            f" WHERE registered_at >= {since} AND registered_at < {until})"
+        touched = (
+            f"SELECT id::text AS id FROM {SCHEMA}.orders"
+            f" WHERE registered_at >= {since} AND registered_at < {until}"
         )
     else:
-        orders = f"""(
-            SELECT o.id FROM {SCHEMA}.orders AS o WHERE {changed("o")}
-            UNION SELECT p.order_id FROM {SCHEMA}.pipelines AS p WHERE {changed("p")}
-            UNION SELECT p.order_id FROM {SCHEMA}.stages AS s
+        # Each branch is an index range scan on _loaded_at plus key look-ups.
+        touched = f"""
+            SELECT o.id::text AS id FROM {SCHEMA}.orders AS o WHERE {changed("o")}
+            UNION SELECT p.order_id::text FROM {SCHEMA}.pipelines AS p WHERE {changed("p")}
+            UNION SELECT p.order_id::text FROM {SCHEMA}.stages AS s
                   JOIN {SCHEMA}.pipelines AS p ON p.id = s.pipeline_id WHERE {changed("s")}
-            UNION SELECT p.order_id FROM {SCHEMA}.deliveries AS d
-                  JOIN {SCHEMA}.pipelines AS p ON p.id = d.pipeline_id WHERE {changed("d")}
-        )"""
-    pipelines = f"(SELECT id FROM {SCHEMA}.pipelines WHERE order_id IN {orders})"
-    performers = f"""(
-        SELECT f.performer_id FROM {SCHEMA}.performers AS f WHERE {changed("f")}
-        UNION SELECT performer_id FROM {SCHEMA}.deliveries
-              WHERE performer_id IS NOT NULL AND pipeline_id IN {pipelines}
-    )"""
+            UNION SELECT p.order_id::text FROM {SCHEMA}.deliveries AS d
+                  JOIN {SCHEMA}.pipelines AS p ON p.id = d.pipeline_id WHERE {changed("d")}"""
+    order_ids = _ids(url, touched)
+    orders = _read_keys(url, "orders", "id", order_ids)
+    pipelines = _read_keys(url, "pipelines", "order_id", order_ids)
+    pipeline_ids = pipelines.get_column("id")
+    deliveries = _read_keys(url, "deliveries", "pipeline_id", pipeline_ids)
+    performer_ids = pl.concat(
+        [
+            deliveries.get_column("performer_id").drop_nulls(),
+            _ids(
+                url,
+                f"SELECT f.performer_id::text AS id FROM {SCHEMA}.performers AS f"
+                f" WHERE {changed('f')}",
+            ),
+        ]
+    ).unique()
     # dim_configs needs the tariff in force before the first new one to close its validity.
     first_new = f"SELECT min(c.fetched_at) FROM {SCHEMA}.configs AS c WHERE {changed('c')}"
     configs = f"""WHERE t.fetched_at >= coalesce(
         (SELECT max(fetched_at) FROM {SCHEMA}.configs WHERE fetched_at < ({first_new})),
         ({first_new}))"""
     frames = {
-        "orders": _read(url, "orders", f"WHERE t.id IN {orders}"),
-        "pipelines": _read(url, "pipelines", f"WHERE t.order_id IN {orders}"),
-        "stages": _read(url, "stages", f"WHERE t.pipeline_id IN {pipelines}"),
-        "deliveries": _read(url, "deliveries", f"WHERE t.pipeline_id IN {pipelines}"),
+        "orders": orders,
+        "pipelines": pipelines,
+        "stages": _read_keys(url, "stages", "pipeline_id", pipeline_ids),
+        "deliveries": deliveries,
         "configs": _read(url, "configs", configs),
-        "performers": _read(url, "performers", f"WHERE t.performer_id IN {performers}"),
-        "performer_deliveries": _read(url, "deliveries", f"WHERE t.performer_id IN {performers}"),
+        "performers": _read_keys(url, "performers", "performer_id", performer_ids),
+        "performer_deliveries": _read_keys(url, "deliveries", "performer_id", performer_ids),
     }
     return OdsChanges(frames, watermark)
