@@ -29,11 +29,10 @@ from dwh.ods.models import (
 from dwh.ods.orders import OrdersSchema, clean_orders
 from dwh.ods.performers import PerformersSchema, build_performers
 from dwh.ods.pipelines import PipelinesSchema, clean_pipelines
-from dwh.ods.snapshot import ODS_TABLES, OdsBatch, clean_snapshot, known_parents
+from dwh.ods.snapshot import OdsBatch, clean_snapshot, known_parents
 from dwh.ods.stages import StagesSchema, clean_stages
 
 __all__ = [
-    "ODS_TABLES",
     "Cleaned",
     "CleanedFrames",
     "Configs",

@@ -122,8 +122,27 @@ def _stage(
     return stage
 
 
+def _insert_into_empty(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> int | None:
+    """First load of a table: a plain insert, without the look-ups an upsert pays per row.
+
+    Returns ``None`` when the table already has rows (the caller upserts instead).
+    """
+    table = _qualified(target.table)
+    row = cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(table)).fetchone()
+    if row is None or row[0]:
+        return None
+    statement = sql.SQL(
+        "INSERT INTO {table} ({columns}, _loaded_at, _deleted_at) SELECT {columns}, now(), NULL"
+        " FROM {stage}"
+    ).format(table=table, columns=_names(target.columns), stage=sql.Identifier(stage))
+    return cur.execute(statement).rowcount
+
+
 def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int, int]:
     """Insert new keys, update changed rows, revive returned ones; unchanged rows stay untouched."""
+    first_load = _insert_into_empty(cur, target, stage)
+    if first_load is not None:
+        return first_load, 0
     columns = target.columns
     values = [c for c in columns if c != target.key]
     changed = sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
@@ -140,7 +159,9 @@ def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int,
                OR ROW({current}) IS DISTINCT FROM ROW({incoming})
             ON CONFLICT ({key}) DO UPDATE SET
                 {assignments},
-                _loaded_at = CASE WHEN {changed} THEN excluded._loaded_at ELSE t._loaded_at END,
+                -- A revival is a change too: the DDS must clear its deletion flag.
+                _loaded_at = CASE WHEN {changed} OR t._deleted_at IS NOT NULL
+                                  THEN excluded._loaded_at ELSE t._loaded_at END,
                 _deleted_at = NULL
             WHERE {changed} OR t._deleted_at IS NOT NULL
             -- xmax = 0 only on a freshly inserted tuple: tells inserts from updates.

@@ -38,14 +38,16 @@ class OdsChanges:
     """The newest ``_loaded_at`` in the ODS when the changes were read."""
 
 
-def _select(table: str) -> str:
+def _select(table: str, columns: tuple[str, ...] = ()) -> str:
     schema = ods_frame_schema(table)
+    if columns:
+        schema = pl.Schema({name: schema[name] for name in columns})
     # uuid and numeric travel as text: connectorx would otherwise round or mangle them.
-    columns = ", ".join(
+    selected = ", ".join(
         f't."{n}"::text AS "{n}"' if d in (pl.String(), COST) else f't."{n}"'
         for n, d in schema.items()
     )
-    return f"SELECT {columns} FROM {SCHEMA}.{table} AS t"
+    return f"SELECT {selected} FROM {SCHEMA}.{table} AS t"
 
 
 def _read(url: str, table: str, where: str) -> pl.DataFrame:
@@ -59,17 +61,21 @@ def _ids(url: str, query: str) -> pl.Series:
     return frame.get_column("id").cast(pl.String)
 
 
-def _read_keys(url: str, table: str, column: str, keys: pl.Series) -> pl.DataFrame:
+def _read_keys(
+    url: str, table: str, column: str, keys: pl.Series, columns: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """Rows of ``table`` whose ``column`` is one of ``keys``, read in chunks of literal arrays
-    (connectorx runs the chunks in parallel and concatenates them)."""
+    (connectorx runs the chunks in parallel and concatenates them); only ``columns`` if given."""
+    schema = ods_frame_schema(table)
+    if columns:
+        schema = pl.Schema({name: schema[name] for name in columns})
     if keys.is_empty():
-        return pl.DataFrame(schema=ods_frame_schema(table))
+        return pl.DataFrame(schema=schema)
     ordered = keys.unique().sort()
     queries = []
     for start in range(0, ordered.len(), _KEYS_PER_QUERY):
         chunk = ",".join(ordered.slice(start, _KEYS_PER_QUERY).to_list())
-        queries.append(f"{_select(table)} WHERE t.{column} = ANY('{{{chunk}}}'::uuid[])")
-    schema = ods_frame_schema(table)
+        queries.append(f"{_select(table, columns)} WHERE t.{column} = ANY('{{{chunk}}}'::uuid[])")
     frame: pl.DataFrame = cx.read_sql(url, queries, return_type="polars")
     return frame.select(pl.col(n).cast(d) for n, d in schema.items())
 
@@ -145,6 +151,9 @@ def read_ods_changes(
         "deliveries": deliveries,
         "configs": _read(url, "configs", configs),
         "performers": _read_keys(url, "performers", "performer_id", performer_ids),
-        "performer_deliveries": _read_keys(url, "deliveries", "performer_id", performer_ids),
+        # Only what a performer's figures need: all its deliveries can be millions of rows.
+        "performer_deliveries": _read_keys(
+            url, "deliveries", "performer_id", performer_ids, ("performer_id", "released_at")
+        ),
     }
     return OdsChanges(frames, watermark)

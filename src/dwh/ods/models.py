@@ -1,7 +1,8 @@
 """SQLAlchemy models of the ODS (PostgreSQL schema ``ods``): the DDL lives here, once.
 
 Source tables keep their source column names and gain two load-metadata columns:
-``_loaded_at`` (when the row's current content was first loaded; an unchanged reload leaves it)
+``_loaded_at`` (the last change the DDS must see: new content, a deletion mark or a revival;
+an unchanged reload leaves it)
 and ``_deleted_at`` (when the key vanished from the source; cleared if it comes back).
 Foreign keys are deliberately absent: the ODS keeps children whose parents were hard-deleted in
 the source, and the cleanup transforms already hold back orphans (see ``dwh.ods._cleaning``).
