@@ -1,0 +1,213 @@
+"""The ODS and DDS sinks without a broker: idempotence, refused records, retention, marts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import psycopg
+import pytest
+
+from dwh.engines.clickhouse import open_client, query_frame
+from dwh.engines.embedded import Dsns
+from dwh.events import DdsEventSink, OdsEventSink, RawRecord, decode_batch
+from dwh.simulate import build_events, generate_history
+
+pytestmark = pytest.mark.integration
+
+TOPICS = {"trigger-channel": "trigger", "result-channel": "result"}
+
+
+def _records(frame: pl.DataFrame) -> list[RawRecord]:
+    millis = frame.get_column("timestamp").dt.epoch("ms").to_list()
+    return [
+        RawRecord(topic, 0, offset, ts, value.encode())
+        for offset, (topic, value, ts) in enumerate(
+            zip(frame["topic"].to_list(), frame["value"].to_list(), millis, strict=True)
+        )
+    ]
+
+
+def test_ods_write_is_idempotent_and_refused_records_become_dead_letters(
+    warehouse: Dsns,
+) -> None:
+    pipeline = "0b6f1f3e-8a0c-4d52-9a57-3f1d2c4b5a69"
+    records = [
+        RawRecord(
+            "trigger-channel",
+            0,
+            i,
+            1_790_000_000_000 + i,
+            f'{{"pipeline_id": "{pipeline}", "stage_name": "estimate_cost"}}'.encode(),
+        )
+        for i in range(40)
+    ]
+    batch = decode_batch(records, topics=TOPICS, max_message_bytes=1_000)
+    # A record that passed the contract but PostgreSQL refuses (jsonb parses it): the batch
+    # is bisected and only that record becomes a dead letter.
+    poisoned = batch.events.with_columns(
+        pl.when(pl.col("offset") == 17)
+        .then(pl.lit('{"x": 1e999999999}'))
+        .otherwise(pl.col("event_data"))
+        .alias("event_data")
+    )
+    sink = OdsEventSink(warehouse.ods)
+    try:
+        first = sink.write(poisoned, batch.dead_letters, pending_since=None)
+        again = sink.write(poisoned, batch.dead_letters, pending_since=None)
+    finally:
+        sink.close()
+    assert first.inserted == 39
+    assert first.dead_letters == 1
+    assert len(first.refused_ids) == 1
+    assert again.inserted == 0
+    assert again.duplicates == 39
+    assert again.dead_letters == 0  # the dead letter is unique per record
+    with psycopg.connect(warehouse.ods) as conn:
+        dead = conn.execute('SELECT "offset", error FROM ods.events_dead_letter').fetchall()
+        events = conn.execute("SELECT count(*) FROM ods.events").fetchone()
+    assert events == (39,)
+    assert [row[0] for row in dead] == [17]
+    assert dead[0][1].startswith("refused by PostgreSQL")
+
+
+def test_retention_drops_only_whole_months_older_than_the_setting(warehouse: Dsns) -> None:
+    sink = OdsEventSink(warehouse.ods)
+    months = [datetime(2026, m, 15, tzinfo=UTC) for m in (5, 6, 7, 8, 9)]
+    frame = pl.DataFrame(
+        {
+            "event_id": [f"00000000-0000-5000-8000-00000000000{i}" for i in range(5)],
+            "event_type": ["trigger"] * 5,
+            "topic": ["trigger-channel"] * 5,
+            "partition": [0] * 5,
+            "offset": list(range(5)),
+            "event_timestamp": months,
+            "event_data": ["{}"] * 5,
+        },
+        schema_overrides={"partition": pl.Int32, "event_timestamp": pl.Datetime("us", "UTC")},
+    )
+    dead = pl.DataFrame(
+        schema={
+            "topic": pl.String,
+            "partition": pl.Int32,
+            "offset": pl.Int64,
+            "raw": pl.Binary,
+            "error": pl.String,
+        }
+    )
+    try:
+        sink.write(frame, dead, pending_since=None)
+        assert sink.drop_expired_partitions(0, now=datetime(2026, 9, 20, tzinfo=UTC)) == []
+        dropped = sink.drop_expired_partitions(2, now=datetime(2026, 9, 20, tzinfo=UTC))
+    finally:
+        sink.close()
+    # September, August and July stay: two whole months before the current one are kept.
+    assert dropped == ["events_p202605", "events_p202606"]
+    with psycopg.connect(warehouse.ods) as conn:
+        left = conn.execute("SELECT count(*) FROM ods.events").fetchone()
+    assert left == (3,)
+
+
+def test_stage_latency_and_resolved_events_match_the_simulated_history(
+    warehouse: Dsns,
+) -> None:
+    from dwh.dds import build_dds, load_dds
+
+    history = generate_history(300, days=3, seed=11, end=datetime(2026, 10, 20, tzinfo=UTC))
+    records = build_events(
+        history.stage.lazy(), triggers_topic="trigger-channel", results_topic="result-channel"
+    ).collect()
+    batch = decode_batch(_records(records), topics=TOPICS, max_message_bytes=10_000)
+    assert batch.dead_letters.height == 0
+    ods = {
+        "orders": history.order,
+        "pipelines": history.pipeline,
+        "stages": history.stage,
+        "deliveries": history.delivery,
+        "configs": history.config,
+    }
+    ods_frames = {
+        name: frame.with_columns(
+            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at")
+        ).lazy()
+        for name, frame in ods.items()
+    }
+    ods_frames["performers"] = pl.LazyFrame(
+        schema={
+            "performer_id": pl.String,
+            "first_seen_at": pl.Datetime("us", "UTC"),
+            "last_seen_at": pl.Datetime("us", "UTC"),
+            "deliveries_count": pl.Int64,
+        }
+    )
+    sink = DdsEventSink(warehouse.clickhouse)
+    facts = {
+        name: frame.collect()
+        for name, frame in build_dds(ods_frames, order_class_bands=[]).items()
+        if name in ("fact_stages", "fact_deliveries")
+    }
+    with sink.session() as client:
+        load_dds(client, facts, version=1)
+    sink.write(batch.events)
+    sink.write(batch.events)  # redelivered: must not change anything
+    sink.refresh(None)
+
+    # Oracle: each result's latency from the latest trigger of its (pipeline, stage) before it.
+    stages = history.stage.select("id", "pipeline_id", "name", "created_at", "finished_at")
+    ms = pl.Datetime("ms", "UTC")
+    triggers = stages.select(
+        "pipeline_id", "name", pl.col("created_at").cast(ms).alias("triggered_at")
+    ).sort("triggered_at")
+    results = (
+        stages.filter((pl.col("name") == "perform_delivery") & pl.col("finished_at").is_not_null())
+        .with_columns(pl.col("finished_at").cast(ms).alias("result_at"))
+        .sort("result_at")
+    )
+    matched = results.join_asof(
+        triggers,
+        left_on="result_at",
+        right_on="triggered_at",
+        by=["pipeline_id", "name"],
+        strategy="backward",
+    ).with_columns(
+        ((pl.col("result_at") - pl.col("triggered_at")).dt.total_milliseconds() / 1000).alias(
+            "latency"
+        ),
+        pl.col("result_at").dt.date().alias("day"),
+    )
+    expected = (
+        matched.group_by("day")
+        .agg(pl.len().alias("results_count"), pl.col("latency").sort().alias("values"))
+        .with_columns(
+            pl.col("values")
+            .list.get(
+                (pl.col("values").list.len() * 0.9).ceil().clip(lower_bound=1).cast(pl.Int64) - 1
+            )
+            .alias("p90_latency_seconds")
+        )
+        .select("day", "results_count", "p90_latency_seconds")
+        .sort("day")
+    )
+    client = open_client(warehouse.clickhouse)
+    try:
+        mart = query_frame(
+            client,
+            "SELECT day, results_count, matched_count, p90_latency_seconds"
+            " FROM marts.stage_latency WHERE stage_name = 'perform_delivery' ORDER BY day",
+        )
+        resolved = query_frame(
+            client,
+            "SELECT countIf(NOT is_resolved) AS unresolved, count() AS n,"
+            " countIf(resolved_stage_name = 'perform_delivery' AND event_type = 'result') AS r"
+            " FROM dds.fact_events_resolved",
+        ).row(0, named=True)
+        hourly = query_frame(client, "SELECT sum(events_count) AS n FROM marts.events_hourly")
+    finally:
+        client.close()
+    assert mart.get_column("results_count").to_list() == expected["results_count"].to_list()
+    assert mart.get_column("matched_count").to_list() == expected["results_count"].to_list()
+    assert mart.get_column("p90_latency_seconds").to_list() == pytest.approx(
+        expected["p90_latency_seconds"].to_list()
+    )
+    assert resolved == {"unresolved": 0, "n": records.height, "r": results.height}
+    assert hourly.item() == records.height
