@@ -17,6 +17,7 @@ from dwh import etl as steps
 from dwh.config import get_settings
 from dwh.engines.embedded import Dsns, start_embedded
 from dwh.extract import Changes
+from dwh.observability import track_run
 from dwh.ods import LoadCounts, OdsBatch
 
 # Transient failures (a server restarting, a lock held by another process) deserve retries.
@@ -88,10 +89,14 @@ def propagate(dsns: Dsns, full_refresh: bool) -> dict[str, int]:
 @flow(name="etl", log_prints=True)
 def etl(full_refresh: bool = False) -> steps.EtlReport:
     """One ETL run over the configured (or embedded) engines."""
-    dsns = start_embedded(get_settings())
+    settings = get_settings()
+    dsns = start_embedded(settings)
     migrate(dsns)
     report = steps.EtlReport(mode="full refresh" if full_refresh else "incremental")
-    with steps.run_lock(dsns):
+    with (
+        track_run("etl", settings, clickhouse_dsn=dsns.clickhouse, replica_dsn=dsns.replica) as run,
+        steps.run_lock(dsns),
+    ):
         changes = extract(dsns, full_refresh)
         batch = clean(dsns, changes.frames)
         report.extracted = {name: frame.height for name, frame in changes.frames.items()}
@@ -101,6 +106,7 @@ def etl(full_refresh: bool = False) -> steps.EtlReport:
         if not all(changes.full.values()):
             report.deleted_orders = reconcile_deletes(dsns)
         report.dds = propagate(dsns, full_refresh)
+        run.rows = sum(report.dds.values())
     return report
 
 

@@ -31,12 +31,46 @@ class Settings(BaseSettings):
     clickhouse_dsn: str = Field(
         default="", description="`chdb:///path` (embedded) or `http://user:pass@host:8123`."
     )
+    clickhouse_cluster: str = Field(
+        default="",
+        pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        description="ClickHouse cluster (`remote_servers`) for `ON CLUSTER` DDL with replicated "
+        "local tables and `Distributed` facts; empty: one server (or chDB), plain tables.",
+    )
     sla_target_seconds: int = Field(default=3600, gt=0)
     order_class_bands: list[Decimal] = Field(
         default=[Decimal(500), Decimal(2000), Decimal(10000)],
         description="Upper bounds (rubles) of the cost bands that name `order_class`.",
     )
     extract_batch_rows: int = Field(default=250_000, gt=0)
+    prometheus_url: str = Field(
+        default="", description="Prometheus HTTP API, e.g. `http://127.0.0.1:9090`."
+    )
+    prometheus_queries: list[str] = Field(
+        default=[],
+        description="PromQL expressions `dwh run metrics` ingests (JSON list); empty = "
+        "`dwh.metrics.DEFAULT_QUERIES` (the prober's metrics, process metrics, dwh's own).",
+    )
+    prometheus_step_seconds: int = Field(default=15, ge=1, description="query_range step.")
+    prometheus_lookback_seconds: int = Field(
+        default=86_400, ge=1, description="How far back the first metrics run starts."
+    )
+    prometheus_batch_seconds: int = Field(
+        default=21_600, ge=1, description="Longest time range fetched by one request."
+    )
+    prometheus_delay_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="Samples younger than this wait for the next run (late scrapes settle).",
+    )
+    prometheus_timeout_seconds: float = Field(default=30.0, gt=0)
+    pushgateway_url: str = Field(
+        default="", description="Pushgateway that batch runs push their metrics to."
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65_535, description="Port of long-running processes' /metrics; 0: off."
+    )
+    metrics_address: str = Field(default="127.0.0.1", description="Address /metrics binds to.")
     topic_name_triggers: str = Field(
         default="trigger-channel",
         validation_alias=AliasChoices("DWH_TOPIC_NAME_TRIGGERS", "TOPIC_NAME_TRIGGERS"),
@@ -44,6 +78,25 @@ class Settings(BaseSettings):
     topic_name_results: str = Field(
         default="result-channel",
         validation_alias=AliasChoices("DWH_TOPIC_NAME_RESULTS", "TOPIC_NAME_RESULTS"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="",
+        description="Kafka brokers (`host:port,...`); empty: `dwh demo` runs an embedded broker.",
+    )
+    kafka_group_id: str = Field(default="dwh-events", min_length=1)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    events_batch_size: int = Field(default=50_000, gt=0, description="Records per batch, at most.")
+    events_batch_seconds: float = Field(
+        default=1.0, gt=0, description="How long to wait for a batch to fill."
+    )
+    events_max_message_bytes: int = Field(
+        default=65_536, gt=0, description="Larger records go to ods.events_dead_letter."
+    )
+    events_retention_months: int = Field(
+        default=0, ge=0, description="Drop ods.events partitions older than this; 0 keeps all."
+    )
+    events_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="How often the consumer refreshes the event aggregates."
     )
 
     @field_validator("home")
@@ -57,6 +110,13 @@ class Settings(BaseSettings):
         if value and not value.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ValueError("must start with chdb://, http:// or https://")
         return value
+
+    @field_validator("prometheus_url", "pushgateway_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("source_dsn", "replica_dsn", "ods_dsn")
     @classmethod

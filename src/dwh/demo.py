@@ -10,6 +10,7 @@ from dwh.engines.clickhouse import query_frame
 from dwh.engines.embedded import start_embedded, wait_for_replica
 from dwh.engines.postgres import connect
 from dwh.etl import Progress, clickhouse_session, migrate, run_etl
+from dwh.events import demo_events
 from dwh.simulate import create_source_schema, simulate
 
 SUMMARIES: dict[str, str] = {
@@ -50,6 +51,18 @@ SUMMARIES: dict[str, str] = {
         "SELECT stage_name, status, message, failures_count AS failures, round(share, 3) AS share"
         " FROM marts.failure_reasons ORDER BY failures_count DESC LIMIT 5"
     ),
+    "Kafka events, latest 6 hours": (
+        "SELECT hour, event_type, sum(events_count) AS events,"
+        " sum(pipelines_count) AS pipelines, sum(unresolved_count) AS unresolved"
+        " FROM marts.events_hourly WHERE hour >= (SELECT max(hour) FROM marts.events_hourly)"
+        " - INTERVAL 5 HOUR GROUP BY hour, event_type ORDER BY hour DESC, event_type"
+    ),
+    "Stage latency, trigger to result, last 7 days": (
+        "SELECT day, stage_name, results_count AS results, matched_count AS matched,"
+        " succeeded_count AS succeeded, failed_count AS failed,"
+        " round(p50_latency_seconds) AS p50_s, round(p90_latency_seconds) AS p90_s"
+        " FROM marts.stage_latency ORDER BY day DESC, stage_name LIMIT 7"
+    ),
 }
 
 
@@ -72,6 +85,7 @@ def run_demo(*, orders: int, console: Console, progress: Progress) -> None:
     migrate(dsns)
     report = run_etl(settings, dsns, progress)
     progress(f"ETL run took {report.seconds:.1f} s")
+    progress(demo_events(settings, dsns, progress=progress))
     with clickhouse_session(dsns) as client:
         for title, query in SUMMARIES.items():
             frame = query_frame(client, query)
@@ -79,6 +93,12 @@ def run_demo(*, orders: int, console: Console, progress: Progress) -> None:
             for row in frame.iter_rows():
                 table.add_row(*(_cell(value) for value in row))
             console.print(table)
+    from dwh.dashboards import write_report  # plotly is heavy; imported only when needed
+
+    written = write_report(settings)
+    for failed in written.failed:
+        progress(f"report panel {failed.panel.title!r} failed: {failed.error}")
+    console.print(f"report: {written.path} (open it in a browser; it works offline)")
     console.print(f'warehouse: {settings.home} (query it with: dwh sql "SELECT ...")')
 
 

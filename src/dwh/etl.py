@@ -36,8 +36,8 @@ from dwh.errors import DwhError
 from dwh.extract import Changes, extract_changes, extract_range
 from dwh.failpoints import failpoint
 from dwh.marts import refresh_marts
+from dwh.observability import observed_etl, record_quarantined
 from dwh.ods import (
-    ODS_TABLES,
     LoadCounts,
     OdsBatch,
     OdsChanges,
@@ -49,6 +49,7 @@ from dwh.ods import (
     read_ods_changes,
     upgrade_ods,
 )
+from dwh.ods.snapshot import ODS_TABLES
 
 Progress = Callable[[str], None]
 
@@ -69,6 +70,15 @@ class EtlReport:
     deleted_orders: int = 0
     dds: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds per step, in the order they ran."""
+
+
+@contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    steps[name] = time.perf_counter() - started
 
 
 def migrate(dsns: Dsns) -> list[str]:
@@ -206,16 +216,20 @@ def propagate(
     *,
     full: bool = False,
     registered: tuple[date, date] | None = None,
+    steps: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """ODS → DDS → marts for every order changed since the DDS watermark, then move it.
 
     ``full`` rebuilds every order; ``registered`` rebuilds those registered in a date range
     (a backfill; the watermark stays where it is).
     """
+    timings = steps if steps is not None else {}
     after = None if full else dds_watermark(dsns)
-    changes = read_ods_changes(dsns.ods, after, registered=registered)
-    facts = build_dds(changes, settings)
-    with clickhouse_session(dsns) as client:
+    with _timed(timings, "read ODS changes"):
+        changes = read_ods_changes(dsns.ods, after, registered=registered)
+    with _timed(timings, "build DDS"):
+        facts = build_dds(changes, settings)
+    with _timed(timings, "load DDS and refresh"), clickhouse_session(dsns) as client:
         loaded = load_dds_layer(client, facts, settings)
     failpoint("dds.loaded")
     if registered is None and changes.watermark is not None:
@@ -232,6 +246,7 @@ def propagate(
     return loaded
 
 
+@observed_etl("etl")
 def run_etl(
     settings: Settings,
     dsns: Dsns,
@@ -243,27 +258,35 @@ def run_etl(
     say = progress or (lambda _message: None)
     started = time.perf_counter()
     report = EtlReport(mode="full refresh" if full_refresh else "incremental")
+    steps = report.steps
     with run_lock(dsns):
         cursors: Mapping[str, int | None] = {} if full_refresh else read_cursors(dsns)
-        changes = extract(dsns, cursors, say)
+        with _timed(steps, "extract"):
+            changes = extract(dsns, cursors, say)
         failpoint("extracted")
         report.extracted = {name: frame.height for name, frame in changes.frames.items()}
-        batch = clean(dsns, changes.frames)
+        with _timed(steps, "clean"):
+            batch = clean(dsns, changes.frames)
         report.quarantined = batch.quarantined.height
+        record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
         whole = all(changes.full.values())
-        report.ods = load_ods_layer(dsns, batch, next_cursors(changes, batch), full_snapshot=whole)
+        with _timed(steps, "load ODS"):
+            cursors_next = next_cursors(changes, batch)
+            report.ods = load_ods_layer(dsns, batch, cursors_next, full_snapshot=whole)
         failpoint("ods.committed")
         say("ODS loaded")
         if not whole:
-            report.deleted_orders = reconcile_deletes(dsns)
-        report.dds = propagate(dsns, settings, full=full_refresh)
+            with _timed(steps, "reconcile deletes"):
+                report.deleted_orders = reconcile_deletes(dsns)
+        report.dds = propagate(dsns, settings, full=full_refresh, steps=steps)
         say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started
     return report
 
 
+@observed_etl("backfill")
 def run_backfill(
     settings: Settings,
     dsns: Dsns,
@@ -284,6 +307,7 @@ def run_backfill(
         report.extracted = {name: frame.height for name, frame in raw.items()}
         batch = clean(dsns, raw)
         report.quarantined = batch.quarantined.height
+        record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         report.ods = load_ods_layer(dsns, batch, None, full_snapshot=False)
         report.dds = propagate(dsns, settings, registered=(since, until))

@@ -18,6 +18,8 @@ from datetime import date
 
 from clickhouse_connect.driver.client import Client
 
+from dwh.dds.cluster import staging_engine
+
 UNPARTITIONED = "all"
 
 
@@ -75,7 +77,13 @@ def rebuild(
     database, name = table.split(".")
     staging = f"{database}._rebuild_{name}_{uuid.uuid4().hex[:12]}"
     quoted = ", ".join(f"`{column}`" for column in columns)
-    client.command(f"CREATE TABLE {staging} AS {table}")
+    # The copy must not inherit a replicated table's replication path (cluster mode).
+    engine_full = client.command(
+        "SELECT engine_full FROM system.tables"
+        " WHERE database = {db:String} AND name = {name:String}",
+        parameters={"db": database, "name": name},
+    )
+    client.command(f"CREATE TABLE {staging} AS {table} ENGINE = {staging_engine(str(engine_full))}")
     try:
         client.command(
             f"INSERT INTO {staging} ({quoted}, `_version`) "

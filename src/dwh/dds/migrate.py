@@ -19,6 +19,8 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from dwh.config import get_settings
+from dwh.dds.cluster import rewrite_statement
 from dwh.errors import DwhError
 
 LAYERS = ("dds", "marts")
@@ -79,10 +81,17 @@ def discover_migrations(schemas_dir: Path = DEFAULT_SCHEMAS_DIR) -> list[Migrati
     return found
 
 
-def _ensure_bookkeeping(client: Client) -> None:
+def _run_ddl(client: Client, statement: str, cluster: str) -> None:
+    """Run one schema statement, rewritten for ``cluster`` when one is configured."""
+    for ddl in rewrite_statement(statement, cluster) if cluster else [statement]:
+        client.command(ddl)
+
+
+def _ensure_bookkeeping(client: Client, cluster: str) -> None:
     for database in LAYERS:
-        client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client.command(
+        _run_ddl(client, f"CREATE DATABASE IF NOT EXISTS {database}", cluster)
+    _run_ddl(
+        client,
         f"""CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}
         (
             migration String,
@@ -90,7 +99,8 @@ def _ensure_bookkeeping(client: Client) -> None:
             applied_at DateTime64(6, 'UTC')
         )
         ENGINE = MergeTree
-        ORDER BY migration"""
+        ORDER BY migration""",
+        cluster,
     )
 
 
@@ -117,15 +127,21 @@ def _check_consistency(migrations: list[Migration], applied: dict[str, str]) -> 
             )
 
 
-def apply_migrations(client: Client, schemas_dir: Path = DEFAULT_SCHEMAS_DIR) -> list[str]:
+def apply_migrations(
+    client: Client, schemas_dir: Path = DEFAULT_SCHEMAS_DIR, *, cluster: str | None = None
+) -> list[str]:
     """Create ``dds`` and ``marts`` and apply the schema files not applied yet.
 
     Returns the keys (``<layer>/<file>``) applied by this call, in order; an up-to-date
     database returns ``[]``. Raises :class:`MigrationError`, before applying anything, if an
-    applied file changed or a new file is numbered below an applied one.
+    applied file changed or a new file is numbered below an applied one. With a ``cluster``
+    (default: ``DWH_CLICKHOUSE_CLUSTER``; ``""`` for none) every statement is rewritten by
+    :mod:`dwh.dds.cluster` into ``ON CLUSTER`` DDL; the files and their checksums stay the same.
     """
+    if cluster is None:
+        cluster = get_settings().clickhouse_cluster
     migrations = discover_migrations(schemas_dir)
-    _ensure_bookkeeping(client)
+    _ensure_bookkeeping(client, cluster)
     applied = applied_migrations(client)
     _check_consistency(migrations, applied)
     done: list[str] = []
@@ -133,7 +149,7 @@ def apply_migrations(client: Client, schemas_dir: Path = DEFAULT_SCHEMAS_DIR) ->
         if migration.key in applied:
             continue
         for statement in migration.statements():
-            client.command(statement)
+            _run_ddl(client, statement, cluster)
         # Recorded only after every statement ran: a failed file is retried as a whole.
         client.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (migration, checksum, applied_at) "

@@ -10,12 +10,16 @@ from dwh.dds._rebuild import rebuild
 from dwh.failpoints import failpoint
 from dwh.marts import (
     address_activity_daily,
+    api_performance_hourly,
     delivery_sla_daily,
+    events_hourly,
     failure_reasons,
     order_funnel_daily,
     performer_efficiency,
     popular_routes,
     revenue_daily,
+    stage_latency,
+    warehouse_runs,
 )
 from dwh.marts._mart import Mart
 
@@ -27,6 +31,10 @@ MARTS: tuple[Mart, ...] = (
     revenue_daily.MART,
     address_activity_daily.MART,
     failure_reasons.MART,
+    events_hourly.MART,
+    stage_latency.MART,
+    api_performance_hourly.MART,
+    warehouse_runs.MART,
 )
 
 

@@ -5,6 +5,7 @@ really produces (re-delivered duplicate stage rows, deliveries that stall, resta
 failure); invalid rows are written only on request, for quarantine tests.
 """
 
+from dwh.simulate._events import build_events, history_events
 from dwh.simulate._history import TABLES, History, generate_history
 from dwh.simulate._lifecycle import MESSAGES, STAGE_NAMES, STATUSES
 from dwh.simulate._writer import SOURCE_SQL, SimulationSummary, create_source_schema, simulate
@@ -17,7 +18,9 @@ __all__ = [
     "TABLES",
     "History",
     "SimulationSummary",
+    "build_events",
     "create_source_schema",
     "generate_history",
+    "history_events",
     "simulate",
 ]
