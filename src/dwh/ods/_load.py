@@ -183,7 +183,21 @@ def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int,
         ),
         changed=changed,
     )
+    # A small batch against a big table: probing the primary key per staged row beats hashing
+    # the whole table, but the planner tends to pick the hash join. Decide by the sizes.
+    few = cur.execute(
+        sql.SQL(
+            "SELECT (SELECT count(*) FROM {stage}) * 50 < greatest(reltuples, 0)"
+            " FROM pg_class WHERE oid = {table}::regclass"
+        ).format(stage=sql.Identifier(stage), table=sql.Literal(f"{SCHEMA}.{target.table}"))
+    ).fetchone()
+    if few and few[0]:
+        cur.execute("SET LOCAL enable_hashjoin = off")
+        cur.execute("SET LOCAL enable_mergejoin = off")
     inserted, updated = cur.execute(statement).fetchone() or (0, 0)
+    if few and few[0]:  # (a failed statement aborts the transaction, settings and all)
+        cur.execute("SET LOCAL enable_hashjoin = on")
+        cur.execute("SET LOCAL enable_mergejoin = on")
     return int(inserted), int(updated)
 
 

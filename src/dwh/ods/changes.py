@@ -23,6 +23,7 @@ from dwh.ods.models import SCHEMA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEYS_PER_QUERY = 5_000
+_PERFORMERS_BY_KEY = 200
 _TRACKED = ("orders", "pipelines", "stages", "deliveries", "configs", "performers")
 
 
@@ -50,9 +51,12 @@ def _select(table: str, columns: tuple[str, ...] = ()) -> str:
     return f"SELECT {selected} FROM {SCHEMA}.{table} AS t"
 
 
-def _read(url: str, table: str, where: str) -> pl.DataFrame:
+def _read(url: str, table: str, where: str, columns: tuple[str, ...] = ()) -> pl.DataFrame:
     schema = ods_frame_schema(table)
-    frame: pl.DataFrame = cx.read_sql(url, f"{_select(table)} {where}", return_type="polars")
+    if columns:
+        schema = pl.Schema({name: schema[name] for name in columns})
+    query = f"{_select(table, columns)} {where}"
+    frame: pl.DataFrame = cx.read_sql(url, query, return_type="polars")
     return frame.select(pl.col(n).cast(d) for n, d in schema.items())
 
 
@@ -78,6 +82,17 @@ def _read_keys(
         queries.append(f"{_select(table, columns)} WHERE t.{column} = ANY('{{{chunk}}}'::uuid[])")
     frame: pl.DataFrame = cx.read_sql(url, queries, return_type="polars")
     return frame.select(pl.col(n).cast(d) for n, d in schema.items())
+
+
+def _performer_deliveries(url: str, performer_ids: pl.Series) -> pl.DataFrame:
+    """What the performers' figures need of all their deliveries (``performer_id``,
+    ``released_at``): by key for a few performers; for many — a change spread over history
+    touches most of them — one sequential scan beats millions of index look-ups."""
+    columns = ("performer_id", "released_at")
+    if performer_ids.len() <= _PERFORMERS_BY_KEY:
+        return _read_keys(url, "deliveries", "performer_id", performer_ids, columns)
+    every = _read(url, "deliveries", "WHERE t.performer_id IS NOT NULL", columns)
+    return every.filter(pl.col("performer_id").is_in(performer_ids.implode()))
 
 
 def read_ods_changes(
@@ -151,9 +166,6 @@ def read_ods_changes(
         "deliveries": deliveries,
         "configs": _read(url, "configs", configs),
         "performers": _read_keys(url, "performers", "performer_id", performer_ids),
-        # Only what a performer's figures need: all its deliveries can be millions of rows.
-        "performer_deliveries": _read_keys(
-            url, "deliveries", "performer_id", performer_ids, ("performer_id", "released_at")
-        ),
+        "performer_deliveries": _performer_deliveries(url, performer_ids),
     }
     return OdsChanges(frames, watermark)
