@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import polars as pl
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
 from dwh import etl as steps
 from dwh.config import get_settings
@@ -19,45 +18,23 @@ from dwh.engines.embedded import Dsns, start_embedded
 from dwh.extract import Changes
 from dwh.observability import track_run
 from dwh.ods import LoadCounts, OdsBatch
-
-# Transient failures (a server restarting, a lock held by another process) deserve retries.
-RETRIES = 3
-RETRY_DELAYS: list[float] = [5, 20, 60]
-JITTER = 0.5
+from dwh.tasks import migrate, retried, step
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def migrate(dsns: Dsns) -> list[str]:
-    """Apply pending ODS and ClickHouse migrations."""
-    return steps.migrate(dsns)
-
-
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=JITTER,
-)
+@retried
 def extract(dsns: Dsns, full_refresh: bool) -> Changes:
     """Rows changed on the replica since the cursors."""
     cursors = {} if full_refresh else steps.read_cursors(dsns)
     return steps.extract(dsns, cursors, get_run_logger().info)
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
+@step
 def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
     """ODS cleanup; invalid rows go to quarantine."""
     return steps.clean(dsns, raw)
 
 
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=JITTER,
-)
+@retried
 def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
     """Merge the batch and its cursors into the ODS."""
     return steps.load_ods_layer(
@@ -68,19 +45,13 @@ def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCou
     )
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=RETRIES)
+@retried
 def reconcile_deletes(dsns: Dsns) -> int:
     """Mark orders the source deleted."""
     return steps.reconcile_deletes(dsns)
 
 
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=JITTER,
-)
+@retried
 def propagate(dsns: Dsns, full_refresh: bool) -> dict[str, int]:
     """Rebuild changed facts in ClickHouse, refresh hourly tables and marts."""
     return steps.propagate(dsns, get_settings(), full=full_refresh)

@@ -7,32 +7,17 @@ the event aggregates. The long-running alternative is ``dwh consume``.
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
-from dwh import etl as steps
 from dwh.config import get_settings
 from dwh.engines.embedded import Dsns, start_embedded
 from dwh.events import ConsumeReport, run_events
+from dwh.tasks import migrate, retried
 
 # A broker or database restarting deserves retries; committed offsets make them safe.
-RETRIES = 3
-RETRY_DELAYS: list[float] = [5, 20, 60]
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def migrate(dsns: Dsns) -> list[str]:
-    """Apply pending ODS and ClickHouse migrations."""
-    return steps.migrate(dsns)
-
-
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=0.5,
-)
+@retried
 def consume(dsns: Dsns, max_messages: int | None, max_seconds: float | None) -> ConsumeReport:
     """Consume one bounded batch run into ODS and DDS and refresh the event aggregates."""
     report = run_events(

@@ -21,20 +21,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from clickhouse_connect.driver.client import Client
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
+from prefect import flow, get_run_logger
 
 from dwh import etl as steps
 from dwh.config import get_settings
 from dwh.dds.cluster import TableName, rewrite_statement
 from dwh.engines.embedded import Dsns, start_embedded
 from dwh.events import OdsEventSink
+from dwh.tasks import migrate, retried
 
-RETRIES = 3
 # 20 s, 40 s, 80 s (each ±50 %): long enough for an ETL run to release its lock.
-RETRY_DELAYS = exponential_backoff(backoff_factor=20)
-JITTER = 0.5
 
 #: The DDS tables loaded as row versions (``ReplacingMergeTree``), in the order merged.
 #: Hourly tables and marts are swapped in whole partitions (one version each): no merge needed.
@@ -103,19 +99,7 @@ def drop_expired_event_partitions(ods_dsn: str, retention_months: int) -> list[s
         sink.close()
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def migrate(dsns: Dsns) -> list[str]:
-    """Apply pending ODS and ClickHouse migrations."""
-    return steps.migrate(dsns)
-
-
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=JITTER,
-)
+@retried
 def apply_event_retention(dsns: Dsns) -> list[str]:
     """Drop expired ``ods.events`` partitions (``DWH_EVENTS_RETENTION_MONTHS``; 0 keeps all)."""
     dropped = drop_expired_event_partitions(dsns.ods, get_settings().events_retention_months)
@@ -123,13 +107,7 @@ def apply_event_retention(dsns: Dsns) -> list[str]:
     return dropped
 
 
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=JITTER,
-)
+@retried
 def reconcile_deletes(dsns: Dsns) -> int:
     """Mark orders the source deleted, holding the ETL's run lock (it fails while one runs)."""
     with steps.run_lock(dsns):
@@ -138,13 +116,7 @@ def reconcile_deletes(dsns: Dsns) -> int:
     return deleted
 
 
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=JITTER,
-)
+@retried
 def optimize_versions(dsns: Dsns) -> dict[str, list[str]]:
     """Merge the row versions of the versioned DDS tables, partition by partition."""
     with steps.clickhouse_session(dsns) as client:

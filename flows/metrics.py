@@ -8,34 +8,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
-from dwh import etl
 from dwh.config import get_settings
 from dwh.engines.embedded import Dsns, start_embedded
 from dwh.metrics import MetricsReport, run_metrics
+from dwh.tasks import migrate, retried
 
 # Prometheus restarting or the embedded warehouse busy are worth a retry; the watermark makes
 # a retried run continue where the failed one stopped.
-RETRIES = 3
-RETRY_DELAYS: list[float] = [10, 30, 60]
 SCHEDULE = timedelta(minutes=5)
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def migrate(dsns: Dsns) -> list[str]:
-    """Apply pending ODS and ClickHouse migrations."""
-    return etl.migrate(dsns)
-
-
-@task(
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=0.5,
-)
+@retried
 def ingest(dsns: Dsns) -> MetricsReport:
     """Fetch every configured expression past its watermark and load it."""
     return run_metrics(get_settings(), dsns, get_run_logger().info)
