@@ -89,11 +89,9 @@ def _names(columns: Sequence[str], prefix: str = "") -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, columns))
 
 
-def _copy_frame(cur: psycopg.Cursor[Any], stage: str, frame: pl.DataFrame) -> None:
-    """Stream ``frame`` into ``stage`` as CSV (Polars writes it; no per-row Python)."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        sql.Identifier(stage), _names(frame.columns)
-    )
+def _copy_frame(cur: psycopg.Cursor[Any], table: sql.Composable, frame: pl.DataFrame) -> None:
+    """Stream ``frame`` into ``table`` as CSV (Polars writes it; no per-row Python)."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(table, _names(frame.columns))
     with cur.copy(statement) as copy:
         for chunk in frame.iter_slices(n_rows=_COPY_CHUNK_ROWS):
             buffer = io.BytesIO()
@@ -116,33 +114,14 @@ def _stage(
             sql.Identifier(stage), _names(columns), _qualified(table)
         )
     )
-    _copy_frame(cur, stage, frame.select(columns))
+    _copy_frame(cur, sql.Identifier(stage), frame.select(columns))
     # Temp tables are never auto-analysed; without statistics the anti-joins below plan badly.
     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
     return stage
 
 
-def _insert_into_empty(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> int | None:
-    """First load of a table: a plain insert, without the look-ups an upsert pays per row.
-
-    Returns ``None`` when the table already has rows (the caller upserts instead).
-    """
-    table = _qualified(target.table)
-    row = cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(table)).fetchone()
-    if row is None or row[0]:
-        return None
-    statement = sql.SQL(
-        "INSERT INTO {table} ({columns}, _loaded_at, _deleted_at) SELECT {columns}, now(), NULL"
-        " FROM {stage}"
-    ).format(table=table, columns=_names(target.columns), stage=sql.Identifier(stage))
-    return cur.execute(statement).rowcount
-
-
 def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int, int]:
     """Insert new keys, update changed rows, revive returned ones; unchanged rows stay untouched."""
-    first_load = _insert_into_empty(cur, target, stage)
-    if first_load is not None:
-        return first_load, 0
     columns = target.columns
     values = [c for c in columns if c != target.key]
     changed = sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
@@ -417,6 +396,12 @@ def load_ods(
     return results
 
 
+def _is_empty(cur: psycopg.Cursor[Any], target: _Target) -> bool:
+    row = cur.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(_qualified(target.table)))
+    found = row.fetchone()
+    return not (found and found[0])
+
+
 def _load(
     cur: psycopg.Cursor[Any],
     frames: Mapping[str, pl.DataFrame],
@@ -429,6 +414,16 @@ def _load(
     _stage(cur, "quarantine", list(QUARANTINE_SCHEMA), quarantine)
     for name, frame in frames.items():
         target = TARGETS[name]
+        if full_snapshot and _is_empty(cur, target):
+            # First load: straight into the table, without a staging copy or per-row look-ups.
+            now = cur.execute("SELECT now()").fetchone()
+            stamped = frame.select(target.columns).with_columns(
+                pl.lit(now[0] if now else None, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
+            )
+            _copy_frame(cur, _qualified(target.table), stamped)
+            failpoint("ods.loading")
+            results[name] = LoadCounts(len(frame), inserted=len(frame))
+            continue
         stage = _stage(cur, name, target.columns, frame)
         failpoint("ods.loading")
         if name == "deliveries" and not full_snapshot:
