@@ -1,0 +1,1 @@
+"""One module per benchmark contender; each runs as its own process (see run.py)."""
