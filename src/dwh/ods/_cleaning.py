@@ -8,8 +8,9 @@ add up to the input's. Everything is lazy: callers collect the three frames toge
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import polars as pl
 
@@ -50,6 +51,9 @@ class CleanedFrames:
     held_back: pl.DataFrame
 
 
+Split = Callable[[pl.LazyFrame], tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]]
+
+
 @dataclass(frozen=True)
 class Cleaned:
     """Raw rows of one source table, split three ways (every input row lands in exactly one).
@@ -59,17 +63,33 @@ class Cleaned:
       (payload = the raw row as a JSON object); ``reason`` lists every failed rule, ``"; "``-joined.
     - ``held_back``: valid rows whose parent key is not known yet, in the *raw* input schema so
       a later run can feed them back in; neither loaded nor quarantined.
+
+    The three share one plan (cast and check every row), kept as ``checked`` and split by
+    ``split``; :meth:`collect` computes the shared part once.
     """
 
-    valid: pl.LazyFrame
-    quarantined: pl.LazyFrame
-    held_back: pl.LazyFrame
+    checked: pl.LazyFrame
+    split: Split
+
+    @property
+    def valid(self) -> pl.LazyFrame:
+        """Rows ready for the ODS (lazy)."""
+        return self.split(self.checked)[0]
+
+    @property
+    def quarantined(self) -> pl.LazyFrame:
+        """Rows invalid on their own (lazy)."""
+        return self.split(self.checked)[1]
+
+    @property
+    def held_back(self) -> pl.LazyFrame:
+        """Rows waiting for their parent (lazy)."""
+        return self.split(self.checked)[2]
 
     def collect(self) -> CleanedFrames:
-        """Collect the three frames in one pass (common subplans are computed once)."""
-        valid, quarantined, held_back = pl.collect_all(
-            [self.valid, self.quarantined, self.held_back]
-        )
+        """Collect the three frames, computing the shared checks once."""
+        checked = self.checked.collect().lazy()
+        valid, quarantined, held_back = pl.collect_all(list(self.split(checked)))
         return CleanedFrames(valid, quarantined, held_back)
 
 
@@ -142,7 +162,6 @@ def clean(raw: pl.LazyFrame, rules: TableRules, known_parent_ids: pl.LazyFrame |
     is not among ``known_parent_ids`` (a frame with an ``id`` column).
     """
     columns = list(rules.dtypes)
-    key = rules.key
     reasons = pl.concat_str(_failures(rules), separator="; ", ignore_nulls=True)
     lf = (
         raw.select(columns)
@@ -150,6 +169,17 @@ def clean(raw: pl.LazyFrame, rules: TableRules, known_parent_ids: pl.LazyFrame |
         .with_columns(_convert(rules, c, dtype).alias(c) for c, dtype in rules.dtypes.items())
         .with_columns(pl.when(reasons != "").then(reasons).alias(_REASON))
     )
+    return Cleaned(
+        checked=lf, split=partial(_split, rules=rules, known_parent_ids=known_parent_ids)
+    )
+
+
+def _split(
+    lf: pl.LazyFrame, *, rules: TableRules, known_parent_ids: pl.LazyFrame | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """Valid, quarantined and held-back rows of checked rows (see :func:`clean`)."""
+    columns = list(rules.dtypes)
+    key = rules.key
     invalid = lf.filter(pl.col(_REASON).is_not_null())
     passed = lf.filter(pl.col(_REASON).is_null())
 
@@ -189,10 +219,10 @@ def clean(raw: pl.LazyFrame, rules: TableRules, known_parent_ids: pl.LazyFrame |
         pl.col(_REASON).alias("reason"),
         _raw_row(columns).alias("payload"),
     )
-    return Cleaned(
-        valid=accepted.select(columns),
-        quarantined=quarantined,
-        held_back=held.select(raw_value(c).alias(c) for c in columns),
+    return (
+        accepted.select(columns),
+        quarantined,
+        held.select(raw_value(c).alias(c) for c in columns),
     )
 
 
