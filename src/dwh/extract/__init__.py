@@ -1,7 +1,7 @@
 """Extract: read the platform's replica into Polars frames (connectorx, Arrow)."""
 
 from dwh.extract.changes import Changes, Snapshot, extract_changes, extract_range, read_snapshot
-from dwh.extract.replica import SOURCE_TABLES, extract_replica
+from dwh.extract.replica import SOURCE_TABLES
 
 __all__ = [
     "SOURCE_TABLES",
@@ -9,6 +9,5 @@ __all__ = [
     "Snapshot",
     "extract_changes",
     "extract_range",
-    "extract_replica",
     "read_snapshot",
 ]

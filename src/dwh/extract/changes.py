@@ -21,12 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-import connectorx as cx
 import polars as pl
 
 from dwh.engines.postgres import connect, connectorx_url
 from dwh.errors import ConfigError
-from dwh.extract.replica import SOURCE_TABLES
+from dwh.extract.replica import SOURCE_TABLES, read_source_table
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def extract_changes(
     xmin = snapshot.widened_xmin()
     frames: dict[str, pl.DataFrame] = {}
     full: dict[str, bool] = {}
-    for table, schema in SOURCE_TABLES.items():
+    for table in SOURCE_TABLES:
         cursor = cursors.get(table)
         if cursor is not None and not snapshot.usable(cursor):
             log.warning(
@@ -106,16 +105,9 @@ def extract_changes(
                 snapshot.next_xid,
             )
             cursor = None
-        where = "" if cursor is None else f" WHERE {xmin} >= {cursor}"
-        query = f'SELECT {", ".join(schema.names())}, {xmin} AS _xmin FROM "{table}"{where}'
-        try:
-            raw = cx.read_sql(url, query, return_type="polars")
-        except RuntimeError as exc:
-            raise ConfigError("DWH_REPLICA_DSN", f"cannot read table {table!r} ({exc})") from None
-        frames[table] = raw.cast({**dict(schema), "_xmin": pl.Int64()})
+        where = "" if cursor is None else f"{xmin} >= {cursor}"
+        frames[table] = read_source_table(url, table, xmin, where, on_table)
         full[table] = cursor is None
-        if on_table is not None:
-            on_table(table, raw.height)
     return Changes(frames=frames, snapshot=snapshot, full=full)
 
 
@@ -147,17 +139,7 @@ def extract_range(
         ),
     }
     xmin = snapshot.widened_xmin()
-    frames: dict[str, pl.DataFrame] = {}
-    for table, schema in SOURCE_TABLES.items():
-        query = (
-            f'SELECT {", ".join(schema.names())}, {xmin} AS _xmin FROM "{table}"'
-            f" WHERE {where[table]}"
-        )
-        try:
-            raw = cx.read_sql(url, query, return_type="polars")
-        except RuntimeError as exc:
-            raise ConfigError("DWH_REPLICA_DSN", f"cannot read table {table!r} ({exc})") from None
-        frames[table] = raw.cast({**dict(schema), "_xmin": pl.Int64()})
-        if on_table is not None:
-            on_table(table, raw.height)
-    return frames
+    return {
+        table: read_source_table(url, table, xmin, where[table], on_table)
+        for table in SOURCE_TABLES
+    }

@@ -1,4 +1,4 @@
-"""Full snapshot of the source tables from the replica, one Polars frame per table.
+"""The source tables as the replica holds them: their frame contract and how one is read.
 
 Tables are read children first (stage, delivery, then pipeline, order): a foreign key guarantees
 that a child's parent committed before it, so a parent read later cannot be missing for a child
@@ -12,7 +12,6 @@ from collections.abc import Callable
 import connectorx as cx
 import polars as pl
 
-from dwh.engines.postgres import connectorx_url
 from dwh.errors import ConfigError
 
 _UUID: pl.DataType = pl.String()
@@ -74,26 +73,19 @@ SOURCE_TABLES: dict[str, pl.Schema] = {
 }
 
 
-def _select(table: str, schema: pl.Schema) -> str:
-    return f'SELECT {", ".join(schema.names())} FROM "{table}"'
-
-
-def extract_replica(
-    replica_dsn: str, *, on_table: Callable[[str, int], None] | None = None
-) -> dict[str, pl.DataFrame]:
-    """Read every source table from the replica, children before parents.
-
-    ``on_table(name, rows)`` is called after each table, for progress reporting.
-    """
-    url = connectorx_url(replica_dsn)
-    frames: dict[str, pl.DataFrame] = {}
-    for table, schema in SOURCE_TABLES.items():
-        try:
-            raw = cx.read_sql(url, _select(table, schema), return_type="polars")
-        except RuntimeError as exc:
-            raise ConfigError("DWH_REPLICA_DSN", f"cannot read table {table!r} ({exc})") from None
-        frame = raw.cast(dict(schema))
-        frames[table] = frame
-        if on_table is not None:
-            on_table(table, frame.height)
-    return frames
+def read_source_table(
+    url: str, table: str, xmin: str, where: str, on_table: Callable[[str, int], None] | None
+) -> pl.DataFrame:
+    """One source table's rows matching ``where`` (SQL, may be empty) in its declared frame
+    shape plus ``_xmin`` (the ``xmin`` expression given, widened to ``xid8``)."""
+    schema = SOURCE_TABLES[table]
+    query = f'SELECT {", ".join(schema.names())}, {xmin} AS _xmin FROM "{table}"'
+    if where:
+        query += f" WHERE {where}"
+    try:
+        raw: pl.DataFrame = cx.read_sql(url, query, return_type="polars")
+    except RuntimeError as exc:
+        raise ConfigError("DWH_REPLICA_DSN", f"cannot read table {table!r} ({exc})") from None
+    if on_table is not None:
+        on_table(table, raw.height)
+    return raw.cast(schema).with_columns(pl.col("_xmin").cast(pl.Int64))

@@ -36,6 +36,34 @@ def ods_frame_schema(table: str) -> pl.Schema:
     return pl.Schema({c.name: _polars_type(c.type) for c in columns})
 
 
+def select_sql(table: str, columns: tuple[str, ...] = ()) -> str:
+    """``SELECT`` of ``table`` (alias ``t``) in the :func:`ods_frame_schema` shape, or of only
+    ``columns``. uuid and numeric travel as text: connectorx would round or mangle them."""
+    schema = frame_schema(table, columns)
+    selected = ", ".join(
+        f't."{n}"::text AS "{n}"' if d in (pl.String(), COST) else f't."{n}"'
+        for n, d in schema.items()
+    )
+    return f"SELECT {selected} FROM {SCHEMA}.{table} AS t"
+
+
+def read_table(
+    url: str, table: str, where: str = "", columns: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """Rows of ``table`` matching ``where`` (SQL on alias ``t``), typed as the ODS frames."""
+    schema = frame_schema(table, columns)
+    frame: pl.DataFrame = cx.read_sql(
+        url, f"{select_sql(table, columns)} {where}", return_type="polars"
+    )
+    return frame.select(pl.col(n).cast(d) for n, d in schema.items())
+
+
+def frame_schema(table: str, columns: tuple[str, ...] = ()) -> pl.Schema:
+    """:func:`ods_frame_schema`, or only ``columns`` of it."""
+    schema = ods_frame_schema(table)
+    return pl.Schema({n: schema[n] for n in columns}) if columns else schema
+
+
 def read_ods(dsn: str) -> dict[str, pl.DataFrame]:
     """Read ``orders, pipelines, stages, deliveries, configs, performers`` whole.
 
@@ -44,14 +72,4 @@ def read_ods(dsn: str) -> dict[str, pl.DataFrame]:
     ``cost`` as ``Decimal(12, 2)`` (read as text and parsed, so no float rounding on the way).
     """
     url = connectorx_url(dsn)
-    frames: dict[str, pl.DataFrame] = {}
-    for table in READ_TABLES:
-        schema = ods_frame_schema(table)
-        # Cast in SQL what connectorx would not hand over exactly: uuid and numeric as text.
-        select = ", ".join(
-            f'"{name}"::text AS "{name}"' if dtype in (pl.String(), COST) else f'"{name}"'
-            for name, dtype in schema.items()
-        )
-        frame = cx.read_sql(url, f"SELECT {select} FROM {SCHEMA}.{table}", return_type="polars")
-        frames[table] = frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
-    return frames
+    return {table: read_table(url, table) for table in READ_TABLES}

@@ -17,8 +17,7 @@ import connectorx as cx
 import polars as pl
 
 from dwh.engines.postgres import connectorx_url
-from dwh.ods._cleaning import COST
-from dwh.ods._read import ods_frame_schema
+from dwh.ods._read import frame_schema, ods_frame_schema, read_table, select_sql
 from dwh.ods.models import SCHEMA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,27 +38,6 @@ class OdsChanges:
     """The newest ``_loaded_at`` in the ODS when the changes were read."""
 
 
-def _select(table: str, columns: tuple[str, ...] = ()) -> str:
-    schema = ods_frame_schema(table)
-    if columns:
-        schema = pl.Schema({name: schema[name] for name in columns})
-    # uuid and numeric travel as text: connectorx would otherwise round or mangle them.
-    selected = ", ".join(
-        f't."{n}"::text AS "{n}"' if d in (pl.String(), COST) else f't."{n}"'
-        for n, d in schema.items()
-    )
-    return f"SELECT {selected} FROM {SCHEMA}.{table} AS t"
-
-
-def _read(url: str, table: str, where: str, columns: tuple[str, ...] = ()) -> pl.DataFrame:
-    schema = ods_frame_schema(table)
-    if columns:
-        schema = pl.Schema({name: schema[name] for name in columns})
-    query = f"{_select(table, columns)} {where}"
-    frame: pl.DataFrame = cx.read_sql(url, query, return_type="polars")
-    return frame.select(pl.col(n).cast(d) for n, d in schema.items())
-
-
 def _ids(url: str, query: str) -> pl.Series:
     frame: pl.DataFrame = cx.read_sql(url, query, return_type="polars")
     return frame.get_column("id").cast(pl.String)
@@ -70,16 +48,16 @@ def _read_keys(
 ) -> pl.DataFrame:
     """Rows of ``table`` whose ``column`` is one of ``keys``, read in chunks of literal arrays
     (connectorx runs the chunks in parallel and concatenates them); only ``columns`` if given."""
-    schema = ods_frame_schema(table)
-    if columns:
-        schema = pl.Schema({name: schema[name] for name in columns})
+    schema = frame_schema(table, columns)
     if keys.is_empty():
         return pl.DataFrame(schema=schema)
     ordered = keys.unique().sort()
     queries = []
     for start in range(0, ordered.len(), _KEYS_PER_QUERY):
         chunk = ",".join(ordered.slice(start, _KEYS_PER_QUERY).to_list())
-        queries.append(f"{_select(table, columns)} WHERE t.{column} = ANY('{{{chunk}}}'::uuid[])")
+        queries.append(
+            f"{select_sql(table, columns)} WHERE t.{column} = ANY('{{{chunk}}}'::uuid[])"
+        )
     frame: pl.DataFrame = cx.read_sql(url, queries, return_type="polars")
     return frame.select(pl.col(n).cast(d) for n, d in schema.items())
 
@@ -91,7 +69,7 @@ def _performer_deliveries(url: str, performer_ids: pl.Series) -> pl.DataFrame:
     columns = ("performer_id", "released_at")
     if performer_ids.len() <= _PERFORMERS_BY_KEY:
         return _read_keys(url, "deliveries", "performer_id", performer_ids, columns)
-    every = _read(url, "deliveries", "WHERE t.performer_id IS NOT NULL", columns)
+    every = read_table(url, "deliveries", "WHERE t.performer_id IS NOT NULL", columns)
     return every.filter(pl.col("performer_id").is_in(performer_ids.implode()))
 
 
@@ -113,7 +91,7 @@ def read_ods_changes(
         return OdsChanges(empty, None)
 
     if after is None and registered is None:
-        whole = {t: _read(url, t, "") for t in _TRACKED}
+        whole = {t: read_table(url, t, "") for t in _TRACKED}
         whole["performer_deliveries"] = whole["deliveries"]
         return OdsChanges(whole, watermark)
 
@@ -164,7 +142,7 @@ def read_ods_changes(
         "pipelines": pipelines,
         "stages": _read_keys(url, "stages", "pipeline_id", pipeline_ids),
         "deliveries": deliveries,
-        "configs": _read(url, "configs", configs),
+        "configs": read_table(url, "configs", configs),
         "performers": _read_keys(url, "performers", "performer_id", performer_ids),
         "performer_deliveries": _performer_deliveries(url, performer_ids),
     }
