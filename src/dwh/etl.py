@@ -7,8 +7,9 @@ same code runs with and without an orchestrator. A run is incremental and exact:
 2. they are cleaned and merged into the ODS together with the new cursors, in one transaction;
 3. orders hard-deleted in the source are marked (never dropped) in the ODS;
 4. every order whose ODS rows changed since the DDS watermark is rebuilt as new fact versions
-   in ClickHouse, the hourly tables and marts are recomputed from the first affected hour on,
-   and only then the watermark moves.
+   in ClickHouse; the hourly tables and marts whose inputs these versions change are
+   recomputed from the first affected day on (the plan is recorded in the ODS before the
+   versions land, so a crash cannot lose it), and only then the watermark moves.
 
 State is always committed after the data it covers, so a run killed at any point leaves work
 the next run redoes, never work it skips. ``full_refresh`` re-reads everything (still merging:
@@ -17,25 +18,29 @@ history survives); a backfill rebuilds the orders registered in a date range.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
+import psycopg
 from clickhouse_connect.driver.client import Client
 
 from dwh.config import Settings
-from dwh.dds import affected_since, apply_migrations, build_dim_performers, load_dds, refresh_hourly
+from dwh.dds import apply_migrations, build_dim_performers, load_dds
 from dwh.dds import build_dds as build_dds_frames
+from dwh.dds.impact import merge_plans
 from dwh.engines.clickhouse import open_client
 from dwh.engines.embedded import Dsns
 from dwh.engines.postgres import connect
 from dwh.errors import DwhError
 from dwh.extract import Changes, extract_changes, extract_range
 from dwh.failpoints import failpoint
-from dwh.marts import refresh_marts
+from dwh.marts import Plan, refresh_plan, refresh_planned
 from dwh.observability import observed_etl, record_quarantined
 from dwh.ods import (
     LoadCounts,
@@ -55,6 +60,7 @@ Progress = Callable[[str], None]
 
 _RUN_LOCK = 0x0D5_E71  # one ETL run per ODS at a time
 _DDS_STATE = "dds"  # ods.load_state row whose cursor is the DDS watermark
+_REFRESH_STATE = "refresh"  # ods.load_state row whose cursor holds the pending refresh plan
 _KEYS = {"configs": "id", "orders": "id", "pipelines": "id", "stages": "id"}
 
 
@@ -191,23 +197,54 @@ def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame
     return {name: frame for name, frame in zip(frames, collected, strict=True) if frame.height}
 
 
+def pending_refresh(dsns: Dsns) -> Plan:
+    """Derived tables a run planned to recompute but may not have (it did not finish)."""
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        row = conn.execute(
+            "SELECT cursor FROM ods.load_state WHERE table_name = %s", (_REFRESH_STATE,)
+        ).fetchone()
+    stored: dict[str, str | None] = json.loads(row[0]) if row and row[0] else {}
+    return {t: datetime.fromisoformat(s) if s else None for t, s in stored.items()}
+
+
+def _write_refresh_state(conn: psycopg.Connection[Any], plan: Plan, rows: int, status: str) -> None:
+    stored = {t: s.isoformat() if s else None for t, s in plan.items()}
+    conn.execute(
+        "INSERT INTO ods.load_state AS s"
+        " (table_name, cursor, last_run_at, last_run_rows, last_run_status)"
+        " VALUES (%s, %s, now(), %s, %s)"
+        " ON CONFLICT (table_name) DO UPDATE SET cursor = excluded.cursor,"
+        " last_run_at = excluded.last_run_at, last_run_rows = excluded.last_run_rows,"
+        " last_run_status = excluded.last_run_status",
+        (_REFRESH_STATE, json.dumps(stored, sort_keys=True) if plan else None, rows, status),
+    )
+
+
 def load_dds_layer(
-    client: Client, facts: Mapping[str, pl.DataFrame], settings: Settings
-) -> dict[str, int]:
-    """Insert new versions of the facts, then recompute the hourly tables and marts they touch."""
-    if not facts:
-        return {}
-    # Microseconds since the epoch: later runs always win in ReplacingMergeTree.
-    loaded = load_dds(client, facts, version=time.time_ns() // 1000)
-    since = affected_since(facts)
-    if since is not None or "dim_performers" in facts:
-        refresh_hourly(client, since=since)
-        refresh_marts(
-            client,
-            sla_target_seconds=settings.sla_target_seconds,
-            since=since.date() if since else None,
-        )
-    return loaded
+    dsns: Dsns,
+    client: Client,
+    facts: Mapping[str, pl.DataFrame],
+    settings: Settings,
+    *,
+    whole: bool,
+    steps: dict[str, float],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Insert new versions of the facts, then recompute the hourly tables and marts they touch.
+
+    Returns the rows loaded per fact and written per derived table. The refresh plan is
+    merged with what an interrupted run left pending and recorded before any version lands.
+    """
+    with _timed(steps, "plan refresh"):
+        plan = merge_plans(pending_refresh(dsns), refresh_plan(client, facts, whole=whole))
+        if plan:
+            with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+                _write_refresh_state(conn, plan, 0, "pending")
+    with _timed(steps, "load DDS"):
+        # Microseconds since the epoch: later runs always win in ReplacingMergeTree.
+        loaded = load_dds(client, facts, version=time.time_ns() // 1000) if facts else {}
+    with _timed(steps, "refresh"):
+        written = refresh_planned(client, plan, sla_target_seconds=settings.sla_target_seconds)
+    return loaded, written
 
 
 def propagate(
@@ -229,11 +266,14 @@ def propagate(
         changes = read_ods_changes(dsns.ods, after, registered=registered)
     with _timed(timings, "build DDS"):
         facts = build_dds(changes, settings)
-    with _timed(timings, "load DDS and refresh"), clickhouse_session(dsns) as client:
-        loaded = load_dds_layer(client, facts, settings)
+    with clickhouse_session(dsns) as client:
+        whole = after is None and registered is None
+        loaded, written = load_dds_layer(dsns, client, facts, settings, whole=whole, steps=timings)
     failpoint("dds.loaded")
-    if registered is None and changes.watermark is not None:
-        with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+    # The watermark and the cleared plan commit together: the refresh is done.
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        _write_refresh_state(conn, {}, sum(written.values()), "succeeded")
+        if registered is None and changes.watermark is not None:
             conn.execute(
                 "INSERT INTO ods.load_state AS s"
                 " (table_name, cursor, last_run_at, last_run_rows, last_run_status)"

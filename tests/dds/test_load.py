@@ -114,23 +114,23 @@ def test_changed_facts_leave_no_stale_hour_behind(warehouse: Client) -> None:
     assert stale["n"][0] == 0
 
 
-def test_refresh_since_leaves_earlier_months_alone(warehouse: Client) -> None:
+def test_refresh_since_leaves_earlier_days_alone(warehouse: Client) -> None:
     dds = build(_ods())
     load_dds(warehouse, dds, version=1)
     refresh_hourly(warehouse)
-    versions = (
-        "SELECT toYYYYMM(hour) AS month, max(_version) FROM dds.hourly_orders_mv GROUP BY month"
-    )
-    old = {int(m): int(v) for m, v in warehouse.query(versions).result_rows}
-    since = dds["fact_orders"]["registered_at"].max()
-    assert isinstance(since, datetime)
-    refresh_hourly(warehouse, since=since)
-    new = {int(m): int(v) for m, v in warehouse.query(versions).result_rows}
-    this_month = since.year * 100 + since.month
-    assert {m: v for m, v in new.items() if m < this_month} == {
-        m: v for m, v in old.items() if m < this_month
+    versions = "SELECT hour, _version FROM dds.hourly_orders_mv"
+    old = dict(warehouse.query(versions).result_rows)
+    # The latest day with an earlier day of the same month before it: the month's partition
+    # is replaced, yet its earlier days must come back untouched.
+    days = sorted({hour.date() for hour in old})
+    since = next(d for d in reversed(days) if any(e < d and e.month == d.month for e in days))
+    refresh_hourly(warehouse, since=datetime(since.year, since.month, since.day, tzinfo=UTC))
+    new = dict(warehouse.query(versions).result_rows)
+    assert new.keys() == old.keys()
+    assert {h: v for h, v in new.items() if h.date() < since} == {
+        h: v for h, v in old.items() if h.date() < since
     }
-    assert new[this_month] > old[this_month]
+    assert all(new[h] > old[h] for h in new if h.date() >= since)
     _assert_hourly_exact(warehouse, dds)
 
 

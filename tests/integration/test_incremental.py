@@ -17,6 +17,7 @@ from dwh.engines.embedded import Dsns
 from dwh.engines.postgres import with_database
 from dwh.errors import DwhError
 from dwh.etl import clickhouse_session, migrate, run_backfill, run_etl, run_lock
+from dwh.marts.refresh import derived_selects
 from dwh.simulate import simulate
 from dwh.status import warehouse_status
 
@@ -119,6 +120,46 @@ def test_open_transaction_is_picked_up_after_it_commits(loaded: Dsns, settings: 
             " WHERE order_id = '00000000-0000-4000-8000-00000000abcd'",
         ).item()
     assert new == 1
+
+
+def _derived_versions(dsns: Dsns) -> dict[str, int]:
+    """The newest ``_version`` of every hourly table and mart: moves only when it is rebuilt.
+
+    ``marts.warehouse_runs`` is left out: every run records itself there."""
+    with clickhouse_session(dsns) as client:
+        return {
+            table: int(client.query(f"SELECT max(_version) FROM {table}").result_rows[0][0])
+            for table in derived_selects()
+            if table != "marts.warehouse_runs"
+        }
+
+
+@pytest.mark.integration
+def test_only_derived_tables_whose_inputs_changed_are_refreshed(
+    loaded: Dsns, settings: Settings, pg_database_factory: object, tmp_path: Path
+) -> None:
+    before = _derived_versions(loaded)
+    # No hourly table or mart reads `extra`: the orders get new versions, nothing is refreshed.
+    with psycopg.connect(loaded.source) as conn:
+        conn.execute(
+            "UPDATE \"order\" SET extra = 'gift' WHERE id IN"
+            ' (SELECT id FROM "order" ORDER BY id LIMIT 5)'
+        )
+    report = run_etl(settings, loaded)
+    assert report.dds["fact_orders"] == 5
+    assert _derived_versions(loaded) == before
+
+    # A completed delivery moves the delivery figures, not the order-only ones.
+    with psycopg.connect(loaded.source) as conn:
+        conn.execute(COMPLETE_STALLED, {"n": 4})
+    run_etl(settings, loaded)
+    after = _derived_versions(loaded)
+    for table in ("dds.hourly_deliveries_mv", "marts.performer_efficiency"):
+        assert after[table] > before[table]
+    for table in ("dds.hourly_orders_mv", "marts.popular_routes", "marts.address_activity_daily"):
+        assert after[table] == before[table]
+    _, reference = fresh_full_load(loaded.source, pg_database_factory, tmp_path)  # type: ignore[arg-type]
+    assert_same(snapshot_dds(loaded), reference)
 
 
 @pytest.mark.integration

@@ -67,13 +67,15 @@ def rebuild(
     """Replace the rows of ``table`` (``db.name``) by the result of ``select``; return row count.
 
     ``select`` must yield every column of the table except ``_version`` (matched by name).
-    With ``since`` and a ``time_column`` (the monthly partition key), only the partitions from
-    ``since``'s month on are recomputed; earlier ones are left as they are. Without them the
+    With ``since`` and a ``time_column`` (the monthly partition key), only the rows from
+    ``since``'s day on are recomputed: the partitions from its month on are replaced, the
+    first of them keeping its rows of the days before ``since`` as they are. Without them the
     whole table is rebuilt.
     """
     columns = [name for name in _columns(client, table) if name != "_version"]
     first_month = month_number(since) if since is not None and time_column else None
-    where = f"WHERE toYYYYMM(`{time_column}`) >= {first_month}" if first_month else ""
+    first_day = f"toDate('{since.isoformat()}')" if since is not None else ""
+    where = f"WHERE `{time_column}` >= {first_day}" if first_month else ""
     database, name = table.split(".")
     staging = f"{database}._rebuild_{name}_{uuid.uuid4().hex[:12]}"
     quoted = ", ".join(f"`{column}`" for column in columns)
@@ -90,6 +92,13 @@ def rebuild(
             f"SELECT {quoted}, {new_version()} FROM ({select}) {where}",
             parameters=dict(parameters or {}),
         )
+        if first_month:
+            # The first month's partition is replaced whole: carry its earlier days over.
+            client.command(
+                f"INSERT INTO {staging} ({quoted}, `_version`) SELECT {quoted}, `_version`"
+                f" FROM {table} FINAL WHERE toYYYYMM(`{time_column}`) = {first_month}"
+                f" AND `{time_column}` < {first_day}"
+            )
         fresh = _partitions(client, staging)
         current = _partitions(client, table)
         for partition in sorted(fresh):

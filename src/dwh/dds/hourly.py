@@ -1,9 +1,9 @@
 """The ``dds.hourly_*_mv`` tables: hourly aggregates recomputed from the facts.
 
 Not insert-triggered materialized views: those would add every re-loaded fact version again.
-:func:`refresh_hourly` recomputes the hours from ``since`` on (whole months, the partition
-unit) from the facts read with ``FINAL`` and swaps the partitions in, so the tables always
-equal a recomputation from the facts. Rows deleted in the source are counted: the warehouse
+:func:`refresh_hourly` recomputes the hours from ``since``'s day on from the facts read with
+``FINAL`` and swaps the monthly partitions in, so the tables always equal a recomputation
+from the facts. Rows deleted in the source are counted: the warehouse
 keeps history.
 
 Grains:
@@ -65,7 +65,7 @@ HOURLY_TABLES: dict[str, str] = {
 def refresh_hourly(client: Client, *, since: datetime | None = None) -> dict[str, int]:
     """Recompute the hourly tables for every hour ≥ ``since`` (all hours when ``None``).
 
-    The recomputation covers whole months from ``since``'s month (UTC), the partition unit.
+    The recomputation covers whole days from ``since``'s day (UTC) on.
     ``since`` must not be later than the earliest ``registered_at``/``created_at``/
     ``event_timestamp`` of any fact row changed since the last refresh (see
     :func:`dwh.dds.affected_since`). Returns the rows written per table.

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 
+import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from dwh.dds._rebuild import rebuild
+from dwh.dds.hourly import HOURLY_TABLES
+from dwh.dds.impact import changed_inputs, read_inputs
 from dwh.failpoints import failpoint
 from dwh.marts import (
     address_activity_daily,
@@ -38,32 +42,85 @@ MARTS: tuple[Mart, ...] = (
 )
 
 
+def _check_target(sla_target_seconds: int) -> None:
+    if not 0 < sla_target_seconds < 2**32:
+        raise ValueError(f"sla_target_seconds must be a positive UInt32, got {sla_target_seconds}")
+
+
+def _rebuild_mart(client: Client, mart: Mart, since: date | None, sla_target_seconds: int) -> int:
+    parameters = (
+        {"sla_target_seconds": sla_target_seconds} if "{sla_target_seconds:" in mart.select else {}
+    )
+    return rebuild(
+        client,
+        mart.table,
+        mart.select,
+        time_column=mart.day_column,
+        since=since if mart.day_column else None,
+        parameters=parameters,
+    )
+
+
 def refresh_marts(
     client: Client, *, sla_target_seconds: int, since: date | None = None
 ) -> dict[str, int]:
     """Recompute every mart from the DDS; return the rows written per mart.
 
-    Daily marts are recomputed from ``since``'s month on (all days when ``None``); the others
+    Daily marts are recomputed from ``since`` on (all days when ``None``); the others
     are whole-history aggregates and are always rebuilt. ``since`` must not be later than the
     date of :func:`dwh.dds.affected_since` for the rows loaded since the last refresh. Run
     :func:`dwh.dds.refresh_hourly` first if dashboards read both.
     """
-    if not 0 < sla_target_seconds < 2**32:
-        raise ValueError(f"sla_target_seconds must be a positive UInt32, got {sla_target_seconds}")
+    _check_target(sla_target_seconds)
     written: dict[str, int] = {}
     for mart in MARTS:
-        parameters = (
-            {"sla_target_seconds": sla_target_seconds}
-            if "{sla_target_seconds:" in mart.select
-            else {}
-        )
-        written[mart.name] = rebuild(
-            client,
-            mart.table,
-            mart.select,
-            time_column=mart.day_column,
-            since=since if mart.day_column else None,
-            parameters=parameters,
-        )
+        written[mart.name] = _rebuild_mart(client, mart, since, sla_target_seconds)
         failpoint("marts.refreshing")
+    return written
+
+
+Plan = dict[str, datetime | None]
+"""Derived tables (``db.name``) to recompute, each from a time on (``None``: whole)."""
+
+
+def derived_selects() -> dict[str, str]:
+    """Every derived table — hourly aggregates, then marts — with the SELECT that computes it."""
+    return dict(HOURLY_TABLES) | {mart.table: mart.select for mart in MARTS}
+
+
+def refresh_plan(client: Client, facts: Mapping[str, pl.DataFrame], *, whole: bool) -> Plan:
+    """The derived tables that loading ``facts`` (new fact versions) changes, and from when.
+
+    Call it before loading them. With ``whole`` (a full reload) every table reading one of
+    the facts is recomputed whole; otherwise only those whose input columns differ from the
+    stored versions, from the earliest differing row on (see :mod:`dwh.dds.impact`).
+    """
+    inputs = read_inputs(client, derived_selects())
+    loaded = {name: frame for name, frame in facts.items() if frame.height}
+    if whole:
+        return {table: None for table, reads in inputs.items() if reads.keys() & loaded.keys()}
+    return changed_inputs(client, loaded, inputs)
+
+
+def _utc_day(since: datetime | None) -> date | None:
+    if since is None:
+        return None
+    return (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC).date()
+
+
+def refresh_planned(
+    client: Client, plan: Mapping[str, datetime | None], *, sla_target_seconds: int
+) -> dict[str, int]:
+    """Recompute the tables of ``plan`` (hourly ones first); return the rows written per table."""
+    _check_target(sla_target_seconds)
+    written: dict[str, int] = {}
+    for table, select in HOURLY_TABLES.items():
+        if table in plan:
+            day = _utc_day(plan[table])
+            written[table] = rebuild(client, table, select, time_column="hour", since=day)
+    for mart in MARTS:
+        if mart.table in plan:
+            day = _utc_day(plan[mart.table])
+            written[mart.table] = _rebuild_mart(client, mart, day, sla_target_seconds)
+            failpoint("marts.refreshing")
     return written

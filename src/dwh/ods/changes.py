@@ -21,7 +21,7 @@ from dwh.ods._read import frame_schema, ods_frame_schema, read_table, select_sql
 from dwh.ods.models import SCHEMA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_KEYS_PER_QUERY = 5_000
+_KEYS_PER_QUERY = 100_000
 _PERFORMERS_BY_KEY = 200
 _TRACKED = ("orders", "pipelines", "stages", "deliveries", "configs", "performers")
 

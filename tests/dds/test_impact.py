@@ -1,0 +1,84 @@
+"""Which derived tables new fact versions change: the columns they read, the rows that differ."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from dds.ods_history import simulate_history
+from dds.warehouse import build
+from dwh.dds import apply_migrations, load_dds
+from dwh.dds.impact import changed_inputs, merge_plans, read_inputs
+from dwh.marts.refresh import derived_selects
+
+
+@pytest.fixture
+def warehouse(clickhouse: Client) -> Client:
+    apply_migrations(clickhouse)
+    return clickhouse
+
+
+def test_inputs_are_the_columns_each_query_reads(warehouse: Client) -> None:
+    inputs = read_inputs(
+        warehouse,
+        {
+            "plain": "SELECT toStartOfHour(registered_at) AS h, count() FROM dds.fact_orders"
+            " FINAL GROUP BY h",
+            # Only what the subquery selects can reach the outer query.
+            "sub": "SELECT count(*) FROM (SELECT stage_id, name FROM dds.fact_stages FINAL)"
+            " AS s JOIN dds.fact_orders AS o ON o.order_id = s.stage_id WHERE o.extra = ''",
+            "star": "SELECT x.* FROM (SELECT * FROM dds.fact_deliveries) AS x",
+            "view": "SELECT count() FROM dds.fact_events_resolved",
+        },
+    )
+    assert inputs["plain"] == {"fact_orders": {"registered_at"}}
+    assert inputs["sub"]["fact_stages"] == {"stage_id", "name"}
+    assert {"order_id", "extra"} <= inputs["sub"]["fact_orders"]
+    assert "pipeline_id" not in inputs["sub"]["fact_orders"]  # not a fact_orders column
+    assert {"cost", "released_at", "is_completed"} <= inputs["star"]["fact_deliveries"]
+    assert "_version" not in inputs["star"]["fact_deliveries"]
+    # A view is expanded: its subqueries name what it reads of each fact.
+    assert inputs["view"]["fact_stages"] == {"stage_id", "pipeline_id", "order_id", "name"}
+    assert inputs["view"]["fact_deliveries"] == {"pipeline_id", "order_id"}
+
+
+def test_only_tables_whose_inputs_differ_are_planned(warehouse: Client) -> None:
+    ods = simulate_history(random.Random(3), n_orders=80, end=datetime.now(UTC))
+    before = build(ods)
+    load_dds(warehouse, before, version=1)
+    inputs = read_inputs(warehouse, derived_selects())
+    orders, deliveries = before["fact_orders"], before["fact_deliveries"]
+
+    # The same rows again, and a column no derived table reads: nothing to refresh.
+    assert changed_inputs(warehouse, {"fact_orders": orders}, inputs) == {}
+    extra = orders.with_columns(extra=pl.lit("note"))
+    assert changed_inputs(warehouse, {"fact_orders": extra}, inputs) == {}
+
+    # A cost on the newest attempt only: the tables reading cost, from its creation on.
+    newest = deliveries.sort("created_at").tail(1)
+    repriced = newest.with_columns(cost=pl.col("cost").fill_null(0) + 1)
+    plan = changed_inputs(warehouse, {"fact_deliveries": repriced}, inputs)
+    assert set(plan) == {
+        "dds.hourly_deliveries_mv",
+        "marts.performer_efficiency",
+        "marts.revenue_daily",
+    }
+    assert plan["dds.hourly_deliveries_mv"] == newest["registered_at"].item()
+
+    # A new order is a change of every table reading fact_orders.
+    ods_more = simulate_history(random.Random(4), n_orders=5, end=datetime.now(UTC))
+    new_orders = build(ods_more)["fact_orders"]
+    plan = changed_inputs(warehouse, {"fact_orders": new_orders}, inputs)
+    readers = {table for table, reads in inputs.items() if "fact_orders" in reads}
+    assert set(plan) == readers
+    assert plan["marts.popular_routes"] == new_orders["registered_at"].min()
+
+
+def test_plans_merge_to_the_earliest_time() -> None:
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    merged = merge_plans({"a": late, "b": early, "c": None}, {"a": early, "b": None, "d": late})
+    assert merged == {"a": early, "b": None, "c": None, "d": late}
