@@ -124,6 +124,7 @@ def main() -> None:
 
             sampler = threading.Thread(target=sample, daemon=True)
             rss_before = _rss_mib()
+            load_before = os.getloadavg()[0]
             started = time.perf_counter()
             sampler.start()
             report = run_events(
@@ -134,6 +135,7 @@ def main() -> None:
                 metrics=metrics,
             )
             finished = time.perf_counter()
+            load_after = os.getloadavg()[0]
             done.set()
             sampler.join()
     finally:
@@ -149,6 +151,8 @@ def main() -> None:
     print(f"group join and first batch: {first - started:.1f} s")
     print(f"sustained: {steady:,.0f} records/s from the first batch on")
     print(f"end to end: {report.records / (finished - started):,.0f} records/s")
+    # Other work on the machine takes CPU from the consumer and PostgreSQL: say how much.
+    print(f"load average (1 min): {load_before:.1f} before, {load_after:.1f} after")
     if rss:
         quarter = max(len(rss) // 4, 1)
         print(

@@ -156,3 +156,23 @@ def test_a_repeated_poison_message_never_hides_the_good_ones() -> None:
     assert batch.reasons() == {"not_json": 200}
     assert batch.offsets == {("trigger-channel", 0): 299, ("trigger-channel", 1): 300}
     assert batch.events.get_column("event_id").n_unique() == 100
+
+
+def test_batch_event_ids_equal_event_id_for_every_record() -> None:
+    good = json.dumps({"pipeline_id": PIPELINE, "stage_name": "estimate_cost"}).encode()
+    offsets = [0, 1, 9, 10, 99, 12_345, 2**31, 2**62]
+    records = [
+        RawRecord(topic, partition, offset, TS, good)
+        for topic in ("trigger-channel", "trigger-channel-2")
+        for partition in (0, 1, 17)
+        for offset in offsets
+    ]
+    batch = decode_batch(
+        records,
+        topics={"trigger-channel": "trigger", "trigger-channel-2": "trigger"},
+        max_message_bytes=1_000,
+    )
+    expected = [event_id(r.topic(), r.partition(), r.offset()) for r in records]
+    assert batch.events.get_column("event_id").to_list() == expected
+    namespace = uuid.UUID(bytes=EVENT_ID_NAMESPACE)
+    assert expected[-1] == str(uuid.uuid5(namespace, f"trigger-channel-2/17/{2**62}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import polars as pl
@@ -69,6 +71,60 @@ def test_ods_write_is_idempotent_and_refused_records_become_dead_letters(
     assert events == (39,)
     assert [row[0] for row in dead] == [17]
     assert dead[0][1].startswith("refused by PostgreSQL")
+
+
+def _other_process_opens(chdb_dsn: str) -> bool:
+    """Whether another process can open the embedded warehouse right now (``dwh sql``)."""
+    code = (
+        "import sys; from dwh.engines.clickhouse import open_client; "
+        "open_client(sys.argv[1], lock_timeout=0).close()"
+    )
+    opened = subprocess.run([sys.executable, "-c", code, chdb_dsn], capture_output=True)
+    return opened.returncode == 0
+
+
+def _fact_events_count(chdb_dsn: str) -> int:
+    client = open_client(chdb_dsn)
+    try:
+        return int(client.query("SELECT count() FROM dds.fact_events").result_rows[0][0])
+    finally:
+        client.close()
+
+
+def test_dds_sink_holds_chdb_only_while_batches_follow(warehouse: Dsns) -> None:
+    good = b'{"pipeline_id": "0b6f1f3e-8a0c-4d52-9a57-3f1d2c4b5a69", "stage_name": "estimate_cost"}'
+    records = [RawRecord("trigger-channel", 0, i, 1_790_000_000_000 + i, good) for i in range(20)]
+    events = decode_batch(records, topics=TOPICS, max_message_bytes=1_000).events
+    sink = DdsEventSink(warehouse.clickhouse)
+    try:
+        sink.write(events, keep_open=True)  # a backlog: the next batch follows at once
+        assert sink.is_open
+        assert not _other_process_opens(warehouse.clickhouse)
+        sink.write(events, keep_open=True)  # redelivered within the backlog
+        sink.refresh(None)  # caught up: the last step lets go
+        assert not sink.is_open
+        assert _other_process_opens(warehouse.clickhouse)
+        sink.write(events.head(0), keep_open=True)  # nothing to write opens nothing
+        assert not sink.is_open
+    finally:
+        sink.close()
+    assert _fact_events_count(warehouse.clickhouse) == 20
+
+
+def test_dds_sink_lets_go_of_chdb_after_hold_seconds_even_in_a_backlog(
+    warehouse: Dsns,
+) -> None:
+    done = b'{"stage_id": "5d0a7e64-2f1b-4c3a-8e9d-6b7c8a9d0e1f", "status": "succeeded"}'
+    records = [RawRecord("result-channel", 0, i, 1_790_000_000_000 + i, done) for i in range(5)]
+    events = decode_batch(records, topics=TOPICS, max_message_bytes=1_000).events
+    sink = DdsEventSink(warehouse.clickhouse, hold_seconds=0, yield_seconds=0.01)
+    try:
+        for _ in range(3):
+            sink.write(events, keep_open=True)
+            assert not sink.is_open
+    finally:
+        sink.close()
+    assert _fact_events_count(warehouse.clickhouse) == 5
 
 
 def test_retention_drops_only_whole_months_older_than_the_setting(warehouse: Dsns) -> None:

@@ -200,6 +200,8 @@ class EventConsumer:
                 if deadline is not None:
                     wait = max(min(wait, deadline - now), 0.01)
                 messages = consumer.consume(num_messages=wanted, timeout=wait)
+                # A full batch means more records are most likely waiting: a backlog.
+                backlog = len(messages) >= wanted
                 self._health.raise_if_fatal()
                 records = self._records(messages)
                 batch = None
@@ -215,14 +217,17 @@ class EventConsumer:
                     self._pending is not None
                     and now - last_refresh >= self.settings.events_refresh_seconds
                 ):
-                    self._refresh()
+                    self._refresh(keep_open=batch is not None)
                     last_refresh = time.monotonic()
                 if batch is not None:
                     inflight = _InFlight(
                         batch,
-                        writer.submit(self._write, batch, _earliest(batch), stop),
+                        writer.submit(self._write, batch, _earliest(batch), stop, backlog),
                         time.monotonic(),
                     )
+                else:
+                    # Caught up and nothing in flight: let other processes have the warehouse.
+                    self._dds.close()
                 if now - last_retention >= _RETENTION_EVERY_SECONDS:
                     self._drop_expired()
                     last_retention = now
@@ -294,9 +299,10 @@ class EventConsumer:
         return records
 
     def _write(
-        self, batch: DecodedBatch, since: datetime | None, stop: threading.Event
+        self, batch: DecodedBatch, since: datetime | None, stop: threading.Event, backlog: bool
     ) -> OdsWrite:
-        """ODS, then DDS; transient failures are retried with backoff, the batch kept."""
+        """ODS, then DDS; transient failures are retried with backoff, the batch kept.
+        ``backlog``: another batch follows at once, so the DDS may stay open for it."""
         attempt = 0
         while True:
             try:
@@ -305,7 +311,7 @@ class EventConsumer:
                 if written.refused_ids:
                     refused = pl.Series(sorted(written.refused_ids), dtype=pl.String)
                     events = events.filter(~pl.col("event_id").is_in(refused.implode()))
-                self._dds.write(events)
+                self._dds.write(events, keep_open=backlog)
                 return written
             except _TRANSIENT as exc:
                 attempt += 1
@@ -341,13 +347,14 @@ class EventConsumer:
         except _TRANSIENT as exc:
             log.warning("could not read the events state (%s)", _one_line(exc))
 
-    def _refresh(self) -> None:
-        """Recompute the event aggregates from the earliest pending event time."""
+    def _refresh(self, *, keep_open: bool = False) -> None:
+        """Recompute the event aggregates from the earliest pending event time (``keep_open``:
+        a batch is about to be written, see :meth:`DdsEventSink.session`)."""
         try:
             marker = self._ods.pending_since()
             candidates = [t for t in (marker, self._pending) if t is not None]
             if candidates:
-                self._dds.refresh(min(candidates))
+                self._dds.refresh(min(candidates), keep_open=keep_open)
                 self._ods.clear_pending(marker)
             self._pending = None
             self.metrics.add(refreshes=1)

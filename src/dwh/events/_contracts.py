@@ -36,6 +36,8 @@ _MAX_TIMESTAMP_MS = 7_258_118_400_000  # 2200-01-01
 _TIMESTAMP_NOT_AVAILABLE = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 
 _UTC_US = pl.Datetime("us", "UTC")
+# The hex digit of a uuid's byte 8 high nibble once the RFC 4122 variant bits (10xx) are set.
+_VARIANT_NIBBLE = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
 
 EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
@@ -168,6 +170,42 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _event_ids(topics: list[str], partitions: list[int], offsets: list[int]) -> pl.Series:
+    """:func:`event_id` of every record: per record, Python only finishes a copy of the SHA-1
+    state of its ``topic/partition/`` prefix; Polars formats the digests as UUIDs."""
+    prefixes: dict[tuple[str, int], Any] = {}
+    digests: list[bytes] = []
+    append = digests.append
+    for topic, partition, offset in zip(topics, partitions, offsets, strict=True):
+        prefix = prefixes.get((topic, partition))
+        if prefix is None:
+            prefix = hashlib.sha1(EVENT_ID_NAMESPACE + f"{topic}/{partition}/".encode())
+            prefixes[topic, partition] = prefix
+        digest = prefix.copy()
+        digest.update(str(offset).encode())
+        append(digest.digest())
+    hexed = pl.col("digest").bin.encode("hex")
+    # RFC 4122: version 5 in the high nibble of byte 6, variant 10xx in the high bits of byte 8.
+    return (
+        pl.DataFrame({"digest": digests}, schema={"digest": pl.Binary()})
+        .select(
+            pl.concat_str(
+                hexed.str.slice(0, 8),
+                pl.lit("-"),
+                hexed.str.slice(8, 4),
+                pl.lit("-5"),
+                hexed.str.slice(13, 3),
+                pl.lit("-"),
+                hexed.str.slice(16, 1).replace_strict(_VARIANT_NIBBLE, return_dtype=pl.String),
+                hexed.str.slice(17, 3),
+                pl.lit("-"),
+                hexed.str.slice(20, 12),
+            ).alias("event_id")
+        )
+        .to_series()
+    )
+
+
 def decode_batch(
     records: Sequence[RecordLike],
     *,
@@ -185,13 +223,12 @@ def decode_batch(
     """
     contracts = load_contracts() if contracts is None else contracts
     validators = {topic: contracts[kind].validate for topic, kind in topics.items()}
-    ev_id: list[str] = []
     ev_type: list[str] = []
     ev_topic: list[str] = []
     ev_partition: list[int] = []
     ev_offset: list[int] = []
     ev_ts: list[int] = []
-    ev_data: list[str] = []
+    ev_data: list[bytes] = []
     pipeline_id: list[str | None] = []
     stage_name: list[str | None] = []
     stage_id: list[str | None] = []
@@ -266,13 +303,12 @@ def decode_batch(
         except schema_error as exc:
             reject(topic, partition, offset, raw, "contract", f"{kind} contract: {exc}")
             continue
-        ev_id.append(event_id(topic, partition, offset))
         ev_type.append(kind)
         ev_topic.append(topic)
         ev_partition.append(partition)
         ev_offset.append(offset)
         ev_ts.append(ts)
-        ev_data.append(raw.decode())
+        ev_data.append(raw)
         if kind == "trigger":
             pipeline_id.append(data["pipeline_id"].lower())
             stage_name.append(data["stage_name"])
@@ -287,19 +323,23 @@ def decode_batch(
             message.append(data.get("message"))
     events = pl.DataFrame(
         {
-            "event_id": ev_id,
+            "event_id": _event_ids(ev_topic, ev_partition, ev_offset),
             "event_type": ev_type,
             "topic": ev_topic,
             "partition": ev_partition,
             "offset": ev_offset,
             "event_timestamp": ev_ts,
-            "event_data": ev_data,
+            "event_data": pl.Series(ev_data, dtype=pl.Binary()),
             "pipeline_id": pipeline_id,
             "stage_name": stage_name,
             "stage_id": stage_id,
             "status": status,
             "message": message,
         },
-        schema={**EVENTS_SCHEMA, "event_timestamp": pl.Int64()},
-    ).with_columns((pl.col("event_timestamp") * 1_000).cast(_UTC_US))
+        schema={**EVENTS_SCHEMA, "event_timestamp": pl.Int64(), "event_data": pl.Binary()},
+    ).with_columns(
+        (pl.col("event_timestamp") * 1_000).cast(_UTC_US),
+        # orjson has parsed every payload here, so each is valid UTF-8.
+        pl.col("event_data").cast(pl.String),
+    )
     return DecodedBatch(events, pl.DataFrame(dead, schema=DEAD_LETTERS_SCHEMA), offsets)
