@@ -60,7 +60,9 @@ METHOD = """\
   replica hop is what is measured, not replication. PostgreSQL 15 on TCP loopback.
 - **The hop** is `extract_changes` without cursors (the ETL's first run: whole tables) → the
   ODS cleanup (`clean_snapshot`, first-load shape) → `dwh.dds.build_dds` → `load_dds`
-  (validation + Arrow inserts). The PostgreSQL ODS round trip is not in it (it is in part 2).
+  (Arrow inserts; `rules=False`: the frames come straight from `build_dds`, whose rules the
+  property tests prove, so only their columns, dtypes and nullability are checked — the ETL's
+  own load validates every rule). The PostgreSQL ODS round trip is not in it (it is in part 2).
   The hourly/mart refresh after it is timed but not counted.
 - **ClickHouse pull**: `CREATE TABLE … EMPTY AS SELECT * FROM postgresql(…)` (untimed), then
   `INSERT INTO … SELECT * FROM postgresql(…)` per table into `MergeTree ORDER BY tuple()`.
@@ -247,7 +249,7 @@ def _phases_section(runs: Mapping[str, Run]) -> str:
     if inserts:
         dds_rows: dict[str, int] = hop.result["notes"]["dds_rows"]
         detail = (
-            "\n\nInsert by DDS table (validation + Arrow conversion + chDB insert):\n\n"
+            "\n\nInsert by DDS table (structure check + Arrow conversion + chDB insert):\n\n"
             + _table(
                 ("table", "rows", "s", "rows/s"),
                 [

@@ -60,3 +60,24 @@ def seconds_between(start: str, end: str) -> pl.Expr:
 def is_deleted(deleted_at: str = "_deleted_at") -> pl.Expr:
     """True when the ODS marked the row as gone from the source."""
     return pl.col(deleted_at).is_not_null()
+
+
+def number_within(
+    rows: pl.LazyFrame, *, group: list[str], order_by: list[str], name: str, size: str
+) -> pl.LazyFrame:
+    """``rows`` plus ``name`` (1, 2, … by ``order_by`` within ``group``) and ``size`` (the
+    group's row count), both ``UInt32``; row order is not kept.
+
+    Almost every group holds one row (one pipeline per order, one row per stage): those get 1
+    directly, and only the rows of larger groups go through the ordered window, which costs
+    several times more than counting when run over every row.
+    """
+    sized = rows.with_columns(pl.len().over(group).cast(pl.UInt32).alias(size))
+    ranked = pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over(group, order_by=order_by)
+    return pl.concat(
+        [
+            sized.filter(pl.col(size) == 1).with_columns(pl.lit(1, pl.UInt32).alias(name)),
+            sized.filter(pl.col(size) > 1).with_columns(ranked.alias(name)),
+        ],
+        how="vertical",
+    )

@@ -28,6 +28,7 @@ import polars as pl
 from dwh.dds._columns import (
     STATUSES,
     is_deleted,
+    number_within,
     one_of,
     seconds_between,
     seconds_column,
@@ -122,10 +123,7 @@ def build_fact_deliveries(
 ) -> pl.LazyFrame:
     """Build ``fact_deliveries`` from the ODS frames; ``order_class_bands`` are upper bounds."""
     cost_band = order_class(pl.col("cost"), order_class_bands)
-    attempt = pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over(
-        "order_id", order_by=["created_at", "pipeline_id"]
-    )
-    return (
+    attempts = number_within(
         pipelines.select(
             pl.col("id").alias("pipeline_id"),
             "order_id",
@@ -135,8 +133,14 @@ def build_fact_deliveries(
             "started_at",
             "finished_at",
             is_deleted_in_source=is_deleted(),
-        )
-        .join(
+        ),
+        group=["order_id"],
+        order_by=["created_at", "pipeline_id"],
+        name="attempt",
+        size="__attempts",
+    )
+    return (
+        attempts.join(
             deliveries.select(
                 "pipeline_id",
                 pl.col("cost").cast(pl.Decimal(12, 2)),
@@ -161,7 +165,7 @@ def build_fact_deliveries(
         .select(
             "pipeline_id",
             "order_id",
-            attempt.alias("attempt"),
+            "attempt",
             "source_address_id",
             "target_address_id",
             "status",

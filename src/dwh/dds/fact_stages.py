@@ -19,12 +19,15 @@ from dwh.dds._columns import (
     STAGE_NAMES,
     STATUSES,
     is_deleted,
+    number_within,
     one_of,
     seconds_between,
     seconds_column,
     utc_column,
     uuid_column,
 )
+
+_SIZE = "__occurrences"
 
 
 class FactStagesSchema(dy.Schema):
@@ -63,30 +66,25 @@ class FactStagesSchema(dy.Schema):
 def build_fact_stages(stages: pl.LazyFrame, pipelines: pl.LazyFrame) -> pl.LazyFrame:
     """Build ``fact_stages`` from the ODS ``stages`` and ``pipelines`` frames."""
     group = ["pipeline_id", "name"]
-    occurrence = pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over(
-        group, order_by=["created_at", "stage_id"]
+    rows = stages.rename({"id": "stage_id"}).join(
+        pipelines.select(pl.col("id").alias("pipeline_id"), "order_id"),
+        on="pipeline_id",
+        how="left",
     )
-    return (
-        stages.rename({"id": "stage_id"})
-        .join(
-            pipelines.select(pl.col("id").alias("pipeline_id"), "order_id"),
-            on="pipeline_id",
-            how="left",
-        )
-        .with_columns(occurrence=occurrence)
-        .select(
-            "stage_id",
-            "pipeline_id",
-            "order_id",
-            "name",
-            "status",
-            "message",
-            "created_at",
-            "started_at",
-            "finished_at",
-            duration_seconds=seconds_between("started_at", "finished_at"),
-            occurrence=pl.col("occurrence"),
-            is_latest=pl.col("occurrence") == pl.len().over(group),
-            is_deleted_in_source=is_deleted(),
-        )
+    return number_within(
+        rows, group=group, order_by=["created_at", "stage_id"], name="occurrence", size=_SIZE
+    ).select(
+        "stage_id",
+        "pipeline_id",
+        "order_id",
+        "name",
+        "status",
+        "message",
+        "created_at",
+        "started_at",
+        "finished_at",
+        duration_seconds=seconds_between("started_at", "finished_at"),
+        occurrence=pl.col("occurrence"),
+        is_latest=pl.col("occurrence") == pl.col(_SIZE),
+        is_deleted_in_source=is_deleted(),
     )

@@ -26,6 +26,11 @@ from dwh.failpoints import failpoint
 
 DEFAULT_BATCH_ROWS = 250_000
 
+# A valid frame's keys are unique and every table's sorting key contains its frame's key, so a
+# block never holds two rows for ReplacingMergeTree to collapse: skip the sort-and-merge pass
+# that ``optimize_on_insert`` would run over every inserted block.
+_INSERT_SETTINGS = {"optimize_on_insert": 0}
+
 #: The loadable DDS tables and the schema each one's frames must satisfy.
 DDS_SCHEMAS: Mapping[str, type[dy.Schema]] = {
     "fact_orders": FactOrdersSchema,
@@ -65,6 +70,7 @@ def load_dds(
     *,
     version: int,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    rules: bool = True,
 ) -> dict[str, int]:
     """Insert each frame into ``dds.<name>`` with ``_version = version``; return rows per table.
 
@@ -73,6 +79,14 @@ def load_dds(
     batches of at most ``batch_rows`` rows, so a large frame is never copied whole. Use a
     ``version`` greater than every earlier load's (e.g. the run's start in microseconds):
     the highest version of a key wins.
+
+    ``rules=False`` is for frames straight from :func:`build_dds` over ODS frames that satisfy
+    the ODS schemas: their row rules (unique keys, uuid text, allowed values, contiguous
+    attempts and occurrences) hold by construction — the property tests in ``tests/dds`` check
+    every builder's output against its schema — and re-checking them costs more than the
+    insert. Such frames are checked for structure only: the schema's columns with its exact
+    dtypes, and no NULL where it forbids one. A frame that fails that check is validated in
+    full, so it is cast or refused as with ``rules=True``.
     """
     if not 0 <= version < 2**64:
         raise ValueError(f"version must fit UInt64, got {version}")
@@ -83,14 +97,44 @@ def load_dds(
         raise ValueError(f"not DDS tables: {', '.join(unknown)}")
     loaded: dict[str, int] = {}
     for name, frame in tables.items():
-        valid = DDS_SCHEMAS[name].validate(frame, cast=True)
+        schema = DDS_SCHEMAS[name]
+        valid = _structured(schema, frame) if not rules else None
+        if valid is None:
+            valid = _validated(schema, frame)
         versioned = valid.with_columns(pl.lit(version, dtype=pl.UInt64).alias("_version"))
         for offset in range(0, versioned.height, batch_rows):
             batch = versioned.slice(offset, batch_rows)
-            client.insert_arrow(f"dds.{name}", batch.to_arrow())
+            client.insert_arrow(f"dds.{name}", batch.to_arrow(), settings=_INSERT_SETTINGS)
             failpoint("dds.inserting")
         loaded[name] = versioned.height
     return loaded
+
+
+def _structured(schema: type[dy.Schema], frame: pl.DataFrame) -> pl.DataFrame | None:
+    """``frame``'s schema columns if it has their exact dtypes and no forbidden NULL, else
+    ``None`` (Arrow keeps null counts, so this reads no values)."""
+    columns = schema.columns()
+    if any(frame.schema.get(name) != column.dtype for name, column in columns.items()):
+        return None
+    if any(
+        frame.get_column(name).null_count()
+        for name, column in columns.items()
+        if not column.nullable
+    ):
+        return None
+    return frame.select(list(columns))
+
+
+def _validated(schema: type[dy.Schema], frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` as ``schema.validate(frame, cast=True)`` returns it, or its error.
+
+    A frame that passes every rule as it is (the usual case) is only checked: ``validate``
+    would also copy it into a filtered frame. Anything else — a castable dtype, a failure to
+    report — takes ``validate`` itself.
+    """
+    if schema.is_valid(frame):
+        return frame.select(schema.column_names())
+    return schema.validate(frame, cast=True)
 
 
 def affected_since(tables: Mapping[str, pl.DataFrame]) -> datetime | None:

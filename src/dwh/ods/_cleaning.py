@@ -33,6 +33,8 @@ NULL_KEY = "<null>"
 
 _RAW = "__raw__"  # prefix of the untouched input columns, kept for payloads and held-back rows
 _REASON = "__reason"
+_REPEATED = "__repeated"  # the key is shared with another row that broke no rule
+_KNOWN = "__known"  # the parent key is known (true) or not (null)
 
 
 # Lifecycle order of a pipeline or stage row; a missing timestamp breaks no rule.
@@ -163,19 +165,35 @@ def clean(raw: pl.LazyFrame, rules: TableRules, known_parent_ids: pl.LazyFrame |
     """
     columns = list(rules.dtypes)
     reasons = pl.concat_str(_failures(rules), separator="; ", ignore_nulls=True)
+    passed_key = pl.when(pl.col(_REASON).is_null()).then(pl.col(rules.key))
     lf = (
         raw.select(columns)
         .with_columns(pl.col(c).alias(f"{_RAW}{c}") for c in columns)
         .with_columns(_convert(rules, c, dtype).alias(c) for c, dtype in rules.dtypes.items())
         .with_columns(pl.when(reasons != "").then(reasons).alias(_REASON))
+        # Rows that broke a rule have a null here, so only keys shared by passing rows count.
+        .with_columns(passed_key.is_duplicated().alias(_REPEATED))
     )
-    return Cleaned(
-        checked=lf, split=partial(_split, rules=rules, known_parent_ids=known_parent_ids)
-    )
+    if rules.parent is not None and known_parent_ids is not None:
+        # One join marks both outcomes (a semi and an anti join would probe twice), and only
+        # the key column goes through it: the other columns are not gathered into a copy.
+        known = (
+            known_parent_ids.select(
+                pl.col("id").cast(pl.String).str.to_lowercase().alias(rules.parent)
+            )
+            .drop_nulls()
+            .unique()
+            .with_columns(pl.lit(True).alias(_KNOWN))
+        )
+        marks = lf.select(rules.parent).join(
+            known, on=rules.parent, how="left", maintain_order="left"
+        )
+        lf = pl.concat([lf, marks.select(_KNOWN)], how="horizontal")
+    return Cleaned(checked=lf, split=partial(_split, rules=rules))
 
 
 def _split(
-    lf: pl.LazyFrame, *, rules: TableRules, known_parent_ids: pl.LazyFrame | None
+    lf: pl.LazyFrame, *, rules: TableRules
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     """Valid, quarantined and held-back rows of checked rows (see :func:`clean`)."""
     columns = list(rules.dtypes)
@@ -184,32 +202,24 @@ def _split(
     passed = lf.filter(pl.col(_REASON).is_null())
 
     # Only rows sharing a key are sorted: the deterministic pick costs nothing on clean input.
-    is_repeated = pl.col(key).is_duplicated()
     order = [key, *(c for c in columns if c != key), *(f"{_RAW}{c}" for c in columns)]
     repeated = (
-        passed.filter(is_repeated)
+        passed.filter(_REPEATED)
         .sort(order, nulls_last=True)
         .with_columns(pl.col(key).is_first_distinct().alias("__first"))
     )
     unique = pl.concat(
-        [passed.filter(~is_repeated), repeated.filter("__first").drop("__first")],
+        [passed.filter(~pl.col(_REPEATED)), repeated.filter("__first").drop("__first")],
         how="vertical",
     )
     duplicates = repeated.filter(~pl.col("__first")).drop("__first")
     duplicates = duplicates.with_columns(pl.lit(f"duplicate {key}").alias(_REASON))
 
-    if rules.parent is None or known_parent_ids is None:
-        accepted, held = unique, unique.head(0)
+    if _KNOWN in lf.collect_schema():
+        accepted = unique.filter(pl.col(_KNOWN).is_not_null())
+        held = unique.filter(pl.col(_KNOWN).is_null())
     else:
-        known = (
-            known_parent_ids.select(
-                pl.col("id").cast(pl.String).str.to_lowercase().alias(rules.parent)
-            )
-            .drop_nulls()
-            .unique()
-        )
-        accepted = unique.join(known, on=rules.parent, how="semi")
-        held = unique.join(known, on=rules.parent, how="anti")
+        accepted, held = unique, unique.head(0)
 
     quarantined = pl.concat([invalid, duplicates], how="vertical").select(
         pl.lit(rules.table).alias("table_name"),
