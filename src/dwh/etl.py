@@ -31,7 +31,7 @@ import psycopg
 from clickhouse_connect.driver.client import Client
 
 from dwh.config import Settings
-from dwh.dds import apply_migrations, build_dim_performers, load_dds
+from dwh.dds import apply_migrations, build_dim_performers, build_fact_stages, load_dds
 from dwh.dds import build_dds as build_dds_frames
 from dwh.dds.impact import merge_plans
 from dwh.engines.clickhouse import open_client
@@ -48,6 +48,7 @@ from dwh.ods import (
     OdsChanges,
     clean_snapshot,
     deleted_order_ids,
+    first_load_changes,
     known_parents,
     load_ods,
     mark_orders_deleted,
@@ -189,6 +190,10 @@ def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame
     """DDS facts and dimensions for the changed ODS rows (deleted rows included)."""
     lazy = {name: frame.lazy() for name, frame in changes.frames.items()}
     frames = build_dds_frames(lazy, order_class_bands=settings.order_class_bands)
+    # Pipelines with only a changed stage come without their order: only their stages rebuild.
+    frames["fact_stages"] = build_fact_stages(
+        lazy["stages"], pl.concat([lazy["pipelines"], lazy["stage_pipelines"]])
+    )
     # A performer's figures span all its deliveries, not only those of the changed orders.
     frames["dim_performers"] = build_dim_performers(
         lazy["performers"], lazy["performer_deliveries"]
@@ -229,22 +234,34 @@ def load_dds_layer(
     whole: bool,
     steps: dict[str, float],
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Insert new versions of the facts, then recompute the hourly tables and marts they touch.
+    """Insert new versions of the facts that changed, then recompute the hourly tables and
+    marts they touch.
 
     Returns the rows loaded per fact and written per derived table. The refresh plan is
     merged with what an interrupted run left pending and recorded before any version lands.
     """
     with _timed(steps, "plan refresh"):
-        plan = merge_plans(pending_refresh(dsns), refresh_plan(client, facts, whole=whole))
+        facts, planned = refresh_plan(client, facts, whole=whole)
+        plan = merge_plans(pending_refresh(dsns), planned)
         if plan:
             with connect(dsns.ods, "DWH_ODS_DSN") as conn:
                 _write_refresh_state(conn, plan, 0, "pending")
     with _timed(steps, "load DDS"):
         # Microseconds since the epoch: later runs always win in ReplacingMergeTree.
-        loaded = load_dds(client, facts, version=time.time_ns() // 1000) if facts else {}
+        # Built by build_dds from ODS rows that passed the ODS schemas: structure checks only.
+        version = time.time_ns() // 1000
+        loaded = load_dds(client, facts, version=version, rules=False) if facts else {}
     with _timed(steps, "refresh"):
         written = refresh_planned(client, plan, sla_target_seconds=settings.sla_target_seconds)
     return loaded, written
+
+
+def _ods_is_empty(dsns: Dsns) -> bool:
+    tables = ("configs", "orders", "pipelines", "stages", "deliveries", "performers")
+    probe = " AND ".join(f"NOT EXISTS (SELECT 1 FROM ods.{t})" for t in tables)
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        row = conn.execute(f"SELECT {probe}").fetchone()
+    return bool(row and row[0])
 
 
 def propagate(
@@ -253,21 +270,28 @@ def propagate(
     *,
     full: bool = False,
     registered: tuple[date, date] | None = None,
+    first_load: OdsBatch | None = None,
     steps: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """ODS → DDS → marts for every order changed since the DDS watermark, then move it.
 
     ``full`` rebuilds every order; ``registered`` rebuilds those registered in a date range
-    (a backfill; the watermark stays where it is).
+    (a backfill; the watermark stays where it is). ``first_load`` is the batch just loaded
+    into an empty ODS: the ODS then holds exactly it, so it is not read back.
     """
     timings = steps if steps is not None else {}
     after = None if full else dds_watermark(dsns)
     with _timed(timings, "read ODS changes"):
-        changes = read_ods_changes(dsns.ods, after, registered=registered)
+        if first_load is not None:
+            after = None
+            changes = first_load_changes(dsns.ods, first_load.tables)
+        else:
+            changes = read_ods_changes(dsns.ods, after, registered=registered)
     with _timed(timings, "build DDS"):
         facts = build_dds(changes, settings)
     with clickhouse_session(dsns) as client:
-        whole = after is None and registered is None
+        # A backfill is an explicit rebuild: every row is loaded, every reader recomputed.
+        whole = after is None or registered is not None
         loaded, written = load_dds_layer(dsns, client, facts, settings, whole=whole, steps=timings)
     failpoint("dds.loaded")
     # The watermark and the cleared plan commit together: the refresh is done.
@@ -313,6 +337,7 @@ def run_etl(
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
         whole = all(changes.full.values())
         with _timed(steps, "load ODS"):
+            first = whole and _ods_is_empty(dsns)
             cursors_next = next_cursors(changes, batch)
             report.ods = load_ods_layer(dsns, batch, cursors_next, full_snapshot=whole)
         failpoint("ods.committed")
@@ -320,7 +345,9 @@ def run_etl(
         if not whole:
             with _timed(steps, "reconcile deletes"):
                 report.deleted_orders = reconcile_deletes(dsns)
-        report.dds = propagate(dsns, settings, full=full_refresh, steps=steps)
+        report.dds = propagate(
+            dsns, settings, full=full_refresh, first_load=batch if first else None, steps=steps
+        )
         say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started
     return report

@@ -12,7 +12,7 @@ from clickhouse_connect.driver.client import Client
 from dds.ods_history import simulate_history
 from dds.warehouse import build
 from dwh.dds import apply_migrations, load_dds
-from dwh.dds.impact import changed_inputs, merge_plans, read_inputs
+from dwh.dds.impact import compare_versions, merge_plans, read_inputs
 from dwh.marts.refresh import derived_selects
 
 
@@ -46,36 +46,60 @@ def test_inputs_are_the_columns_each_query_reads(warehouse: Client) -> None:
     assert inputs["view"]["fact_deliveries"] == {"pipeline_id", "order_id"}
 
 
-def test_only_tables_whose_inputs_differ_are_planned(warehouse: Client) -> None:
+def test_only_changed_rows_and_tables_whose_inputs_differ(warehouse: Client) -> None:
     ods = simulate_history(random.Random(3), n_orders=80, end=datetime.now(UTC))
     before = build(ods)
     load_dds(warehouse, before, version=1)
     inputs = read_inputs(warehouse, derived_selects())
     orders, deliveries = before["fact_orders"], before["fact_deliveries"]
 
-    # The same rows again, and a column no derived table reads: nothing to refresh.
-    assert changed_inputs(warehouse, {"fact_orders": orders}, inputs) == {}
-    extra = orders.with_columns(extra=pl.lit("note"))
-    assert changed_inputs(warehouse, {"fact_orders": extra}, inputs) == {}
+    # The same rows again: nothing to load, nothing to refresh.
+    same = compare_versions(warehouse, {"fact_orders": orders}, inputs)
+    assert same.changed["fact_orders"].height == 0
+    assert same.plan == {}
+    # A column no derived table reads: those rows get new versions, no table is refreshed.
+    noted = orders.head(3).with_columns(extra=pl.lit("note"))
+    extra = compare_versions(warehouse, {"fact_orders": pl.concat([noted, orders.tail(5)])}, inputs)
+    assert sorted(extra.changed["fact_orders"]["order_id"]) == sorted(noted["order_id"])
+    assert extra.plan == {}
 
     # A cost on the newest attempt only: the tables reading cost, from its creation on.
     newest = deliveries.sort("created_at").tail(1)
     repriced = newest.with_columns(cost=pl.col("cost").fill_null(0) + 1)
-    plan = changed_inputs(warehouse, {"fact_deliveries": repriced}, inputs)
-    assert set(plan) == {
+    impact = compare_versions(warehouse, {"fact_deliveries": repriced}, inputs)
+    assert impact.changed["fact_deliveries"].equals(repriced)
+    assert set(impact.plan) == {
         "dds.hourly_deliveries_mv",
         "marts.performer_efficiency",
         "marts.revenue_daily",
     }
-    assert plan["dds.hourly_deliveries_mv"] == newest["registered_at"].item()
+    assert impact.plan["dds.hourly_deliveries_mv"] == newest["registered_at"].item()
+
+    # A changed attempt brings its order's other attempts: they are numbered together.
+    restarted = deliveries.filter(pl.col("attempt") == 2)["order_id"][0]
+    attempts = deliveries.filter(pl.col("order_id") == restarted)
+    retold = attempts.with_columns(
+        message=pl.when(pl.col("attempt") == 1).then(pl.lit("retold")).otherwise("message")
+    )
+    others = deliveries.filter(pl.col("order_id") != restarted)
+    grouped = compare_versions(warehouse, {"fact_deliveries": pl.concat([retold, others])}, inputs)
+    assert sorted(grouped.changed["fact_deliveries"]["pipeline_id"]) == sorted(
+        attempts["pipeline_id"]
+    )
 
     # A new order is a change of every table reading fact_orders.
     ods_more = simulate_history(random.Random(4), n_orders=5, end=datetime.now(UTC))
     new_orders = build(ods_more)["fact_orders"]
-    plan = changed_inputs(warehouse, {"fact_orders": new_orders}, inputs)
+    impact = compare_versions(warehouse, {"fact_orders": new_orders}, inputs)
+    assert impact.changed["fact_orders"].height == new_orders.height
     readers = {table for table, reads in inputs.items() if "fact_orders" in reads}
-    assert set(plan) == readers
-    assert plan["marts.popular_routes"] == new_orders["registered_at"].min()
+    assert set(impact.plan) == readers
+    assert impact.plan["marts.popular_routes"] == new_orders["registered_at"].min()
+
+    # Dimensions have no derived readers: loaded whole, nothing planned.
+    dims = compare_versions(warehouse, {"dim_configs": before["dim_configs"]}, inputs)
+    assert dims.changed["dim_configs"].equals(before["dim_configs"])
+    assert dims.plan == {}
 
 
 def test_plans_merge_to_the_earliest_time() -> None:

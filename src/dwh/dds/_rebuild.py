@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from dwh.dds.cluster import staging_engine
 
 UNPARTITIONED = "all"
+_EPOCH = date(1970, 1, 1)
 
 
 def new_version() -> int:
@@ -66,7 +67,9 @@ def rebuild(
 ) -> int:
     """Replace the rows of ``table`` (``db.name``) by the result of ``select``; return row count.
 
-    ``select`` must yield every column of the table except ``_version`` (matched by name).
+    ``select`` must yield every column of the table except ``_version`` (matched by name). It
+    may use the parameter ``{since:Date}`` (the first day recomputed; 1970-01-01 when whole) to
+    prune its reads early: rows before it are dropped anyway.
     With ``since`` and a ``time_column`` (the monthly partition key), only the rows from
     ``since``'s day on are recomputed: the partitions from its month on are replaced, the
     first of them keeping its rows of the days before ``since`` as they are. Without them the
@@ -75,7 +78,8 @@ def rebuild(
     columns = [name for name in _columns(client, table) if name != "_version"]
     first_month = month_number(since) if since is not None and time_column else None
     first_day = f"toDate('{since.isoformat()}')" if since is not None else ""
-    where = f"WHERE `{time_column}` >= {first_day}" if first_month else ""
+    # toDate of a DateTime64(…, 'UTC') column is its UTC day, whatever the server's zone.
+    where = f"WHERE toDate(`{time_column}`) >= {first_day}" if first_month else ""
     database, name = table.split(".")
     staging = f"{database}._rebuild_{name}_{uuid.uuid4().hex[:12]}"
     quoted = ", ".join(f"`{column}`" for column in columns)
@@ -90,14 +94,15 @@ def rebuild(
         client.command(
             f"INSERT INTO {staging} ({quoted}, `_version`) "
             f"SELECT {quoted}, {new_version()} FROM ({select}) {where}",
-            parameters=dict(parameters or {}),
+            parameters=dict(parameters or {})
+            | ({"since": since or _EPOCH} if "{since:Date}" in select else {}),
         )
         if first_month:
             # The first month's partition is replaced whole: carry its earlier days over.
             client.command(
                 f"INSERT INTO {staging} ({quoted}, `_version`) SELECT {quoted}, `_version`"
                 f" FROM {table} FINAL WHERE toYYYYMM(`{time_column}`) = {first_month}"
-                f" AND `{time_column}` < {first_day}"
+                f" AND toDate(`{time_column}`) < {first_day}"
             )
         fresh = _partitions(client, staging)
         current = _partitions(client, table)

@@ -1,5 +1,6 @@
-"""Which derived tables new fact versions change, and from when: old and new rows compared.
+"""What new fact versions change: old and new rows compared, before the new ones are loaded.
 
+Rows identical to their stored version are not loaded again.
 A derived table (hourly aggregate or mart) reads some columns of some facts. A new version of
 a fact row that leaves every one of those columns as it was cannot change that table, so an
 incremental run refreshes only the tables whose inputs differ, each from the earliest time
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -23,6 +25,13 @@ from clickhouse_connect.driver.client import Client
 
 FACT_KEYS = {"fact_orders": "order_id", "fact_deliveries": "pipeline_id", "fact_stages": "stage_id"}
 """The facts the batch ETL loads, by key."""
+_FACT_GROUPS = {
+    "fact_orders": "order_id",
+    "fact_deliveries": "order_id",
+    "fact_stages": "pipeline_id",
+}
+# Rows numbered together (attempts within an order, occurrences within a pipeline's stage)
+# are checked together when loaded: a changed row brings its group along.
 PLACING_COLUMNS = ("registered_at", "created_at", "event_timestamp")
 """Columns that place a fact row in the hourly tables and daily marts."""
 
@@ -130,31 +139,46 @@ def _previous_versions(
     return frame
 
 
-def changed_inputs(
-    client: Client, facts: Mapping[str, pl.DataFrame], inputs: Inputs
-) -> dict[str, datetime | None]:
-    """The derived tables whose inputs ``facts`` (new versions, not loaded yet) change.
+@dataclass(frozen=True)
+class Impact:
+    """What new fact versions change, against the versions stored now."""
 
-    Maps each such table to the earliest placing time of a differing row (``None`` if a
-    differing row has none: recompute it whole). Call it before the new versions are loaded:
-    it compares them with the versions stored now.
+    changed: dict[str, pl.DataFrame]
+    """Per fact, the rows that differ from their stored version in any column, or are new,
+    with the rows numbered together with them (an order's attempts, a pipeline's stages):
+    the only ones worth a new version (the others would be identical copies)."""
+    plan: dict[str, datetime | None]
+    """Derived tables whose inputs differ, each from the earliest placing time of a differing
+    row, old or new version (``None`` when such a row has no placing time: all of it)."""
+
+
+def compare_versions(client: Client, facts: Mapping[str, pl.DataFrame], inputs: Inputs) -> Impact:
+    """Compare ``facts`` (new versions, not loaded yet) with the stored versions.
+
+    Facts without a key here (the dimensions) count as changed whole and plan nothing: no
+    derived table reads them.
     """
+    changed: dict[str, pl.DataFrame] = {}
     plan: dict[str, datetime | None] = {}
     for fact, new in facts.items():
         key = FACT_KEYS.get(fact)
-        readers = {d: reads[fact] for d, reads in inputs.items() if fact in reads}
-        if key is None or not readers or not new.height:
+        if key is None or not new.height:
+            changed[fact] = new
             continue
+        old = _previous_versions(client, fact, key, new.get_column(key), new.columns)
+        old = old.cast(new.schema)
+        differ = new.join(old, on=new.columns, how="anti", nulls_equal=True)
+        group = _FACT_GROUPS[fact]
+        changed[fact] = new.filter(pl.col(group).is_in(differ.get_column(group).implode()))
         placing = [c for c in PLACING_COLUMNS if c in new.columns]
-        wanted = sorted(set().union(*readers.values()) & set(new.columns) | set(placing) | {key})
-        old = _previous_versions(client, fact, key, new.get_column(key), wanted)
-        old = old.cast({c: new.schema[c] for c in wanted})
-        for derived, reads in readers.items():
-            on = [key, *sorted(reads & set(new.columns) - {key})]
+        for derived, reads in inputs.items():
+            if fact not in reads:
+                continue
+            on = [key, *sorted(reads[fact] & set(new.columns) - {key})]
             differing = pl.concat(
                 [
-                    new.select(wanted).join(old, on=on, how="anti", nulls_equal=True),
-                    old.join(new.select(wanted), on=on, how="anti", nulls_equal=True),
+                    new.join(old, on=on, how="anti", nulls_equal=True),
+                    old.join(new, on=on, how="anti", nulls_equal=True),
                 ]
             )
             if not differing.height:
@@ -165,7 +189,7 @@ def changed_inputs(
             plan = merge_plans(
                 plan, {derived: earliest if isinstance(earliest, datetime) else None}
             )
-    return plan
+    return Impact(changed, plan)
 
 
 def merge_plans(*plans: Mapping[str, datetime | None]) -> dict[str, datetime | None]:

@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 
 from dwh.dds._rebuild import rebuild
 from dwh.dds.hourly import HOURLY_TABLES
-from dwh.dds.impact import changed_inputs, read_inputs
+from dwh.dds.impact import compare_versions, read_inputs
 from dwh.failpoints import failpoint
 from dwh.marts import (
     address_activity_daily,
@@ -88,18 +88,23 @@ def derived_selects() -> dict[str, str]:
     return dict(HOURLY_TABLES) | {mart.table: mart.select for mart in MARTS}
 
 
-def refresh_plan(client: Client, facts: Mapping[str, pl.DataFrame], *, whole: bool) -> Plan:
-    """The derived tables that loading ``facts`` (new fact versions) changes, and from when.
+def refresh_plan(
+    client: Client, facts: Mapping[str, pl.DataFrame], *, whole: bool
+) -> tuple[dict[str, pl.DataFrame], Plan]:
+    """The fact rows worth loading and the derived tables loading them changes, and from when.
 
-    Call it before loading them. With ``whole`` (a full reload) every table reading one of
-    the facts is recomputed whole; otherwise only those whose input columns differ from the
-    stored versions, from the earliest differing row on (see :mod:`dwh.dds.impact`).
+    Call it before loading. With ``whole`` (a full reload) every row is loaded and every table
+    reading one of the facts is recomputed whole; otherwise only rows that differ from their
+    stored version are loaded, and only tables whose input columns differ are recomputed, from
+    the earliest differing row on (see :mod:`dwh.dds.impact`).
     """
     inputs = read_inputs(client, derived_selects())
     loaded = {name: frame for name, frame in facts.items() if frame.height}
     if whole:
-        return {table: None for table, reads in inputs.items() if reads.keys() & loaded.keys()}
-    return changed_inputs(client, loaded, inputs)
+        plan: Plan = {t: None for t, reads in inputs.items() if reads.keys() & loaded.keys()}
+        return loaded, plan
+    impact = compare_versions(client, loaded, inputs)
+    return {n: f for n, f in impact.changed.items() if f.height}, impact.plan
 
 
 def _utc_day(since: datetime | None) -> date | None:

@@ -64,7 +64,7 @@ FROM
             (
                 SELECT stage_id, pipeline_id, toString(name) AS name FROM dds.fact_stages FINAL
             ) AS s ON s.stage_id = e.stage_id
-            WHERE e.event_type = 'result'
+            WHERE e.event_type = 'result' AND toDate(e.event_timestamp) >= {{since:Date}}
         ) AS r
         ASOF LEFT JOIN
         (
@@ -73,7 +73,14 @@ FROM
                    event_timestamp AS triggered_at,
                    toUInt8(1) AS has_trigger
             FROM dds.fact_events FINAL
-            WHERE event_type = 'trigger'
+            -- Only the pipelines of the results in scope: their triggers may be older.
+            WHERE event_type = 'trigger' AND pipeline_id IN (
+                SELECT stage_pipelines.pipeline_id FROM dds.fact_stages AS stage_pipelines FINAL
+                WHERE stage_pipelines.stage_id IN (
+                    SELECT stage_id FROM dds.fact_events FINAL
+                    WHERE event_type = 'result' AND toDate(event_timestamp) >= {{since:Date}}
+                )
+            )
         ) AS t
         ON t.pipeline_id = r.pipeline_id AND t.name = r.name AND t.triggered_at <= r.result_at
     )

@@ -10,7 +10,7 @@ from dwh.ods._load import LoadCounts, load_ods
 from dwh.ods._migrate import downgrade_ods, upgrade_ods
 from dwh.ods._partitions import ensure_event_partitions
 from dwh.ods._read import read_ods
-from dwh.ods.changes import OdsChanges, read_ods_changes
+from dwh.ods.changes import OdsChanges, first_load_changes, read_ods_changes
 from dwh.ods.configs import ConfigsSchema, clean_configs
 from dwh.ods.deletes import deleted_order_ids, mark_orders_deleted
 from dwh.ods.deliveries import DeliveriesSchema, clean_deliveries
@@ -65,6 +65,7 @@ __all__ = [
     "downgrade_ods",
     "empty_quarantine",
     "ensure_event_partitions",
+    "first_load_changes",
     "known_parents",
     "load_ods",
     "mark_orders_deleted",

@@ -1,15 +1,18 @@
 """What the DDS must rebuild: the ODS rows of every order touched since a watermark.
 
 Every ODS write stamps ``_loaded_at`` (content changed, row inserted, or marked deleted), so the
-rows changed since the last propagated load are ``_loaded_at > watermark``. Facts are rebuilt
-per order — attempt numbers, last status and stage occurrences depend on all of an order's
-pipelines and stages — so a change anywhere in an order brings the whole order along. The
-watermark is only advanced by the caller after ClickHouse has the new versions: a crash in
-between makes the next run rebuild the same orders again, which is harmless.
+rows changed since the last propagated load are ``_loaded_at > watermark``. Order and
+delivery facts are rebuilt per order — attempt numbers and the last status depend on all of an
+order's pipelines — so a change to an order, a pipeline or a delivery brings the whole order
+along. Stage facts depend only on their pipeline's stages (occurrences) and its order id, so a
+changed stage brings its pipeline's stages along, not the whole order. The watermark is only
+advanced by the caller after ClickHouse has the new versions: a crash in between makes the next
+run rebuild the same orders again, which is harmless.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -19,6 +22,7 @@ import polars as pl
 from dwh.engines.postgres import connectorx_url
 from dwh.ods._read import frame_schema, ods_frame_schema, read_table, select_sql
 from dwh.ods.models import SCHEMA
+from dwh.ods.performers import build_performers
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEYS_PER_QUERY = 100_000
@@ -31,9 +35,10 @@ class OdsChanges:
     """ODS rows to propagate, and the watermark that covers them."""
 
     frames: dict[str, pl.DataFrame]
-    """``orders, pipelines, stages, deliveries`` of the touched orders; ``configs`` from the
-    last tariff before the first changed one; ``performers`` touched and all their
-    deliveries as ``performer_deliveries``."""
+    """``orders, pipelines, deliveries`` of the touched orders; ``stages`` of their pipelines
+    and of the pipelines with a changed stage, the latter (when not among ``pipelines``) as
+    ``stage_pipelines``; ``configs`` from the last tariff before the first changed one;
+    ``performers`` touched and all their deliveries as ``performer_deliveries``."""
     watermark: datetime | None
     """The newest ``_loaded_at`` in the ODS when the changes were read."""
 
@@ -73,6 +78,45 @@ def _performer_deliveries(url: str, performer_ids: pl.Series) -> pl.DataFrame:
     return every.filter(pl.col("performer_id").is_in(performer_ids.implode()))
 
 
+def _derived_views(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Whole tables (or none of them): every stage's pipeline is in ``pipelines`` already, and
+    the performers' deliveries are the deliveries."""
+    return frames | {
+        "stage_pipelines": frames["pipelines"].clear(),
+        "performer_deliveries": frames["deliveries"],
+    }
+
+
+def _watermark(url: str) -> datetime | None:
+    """The newest ``_loaded_at`` over the tracked ODS tables."""
+    newest = " UNION ALL ".join(f"SELECT max(_loaded_at) AS m FROM {SCHEMA}.{t}" for t in _TRACKED)
+    top = cx.read_sql(url, f"SELECT max(m) AS m FROM ({newest}) AS x", return_type="polars")
+    value = top.item() if top.height else None
+    return value if isinstance(value, datetime) else None
+
+
+def first_load_changes(dsn: str, tables: Mapping[str, pl.DataFrame]) -> OdsChanges:
+    """What :func:`read_ods_changes` would return right after ``tables`` (cleaned frames,
+    ``clean_*`` schemas) were loaded into an empty ODS, without reading them back.
+
+    An empty ODS that received exactly these rows holds exactly them: each stamped with the
+    load's ``_loaded_at`` and none deleted, ``performers`` derived from the deliveries.
+    """
+    watermark = _watermark(connectorx_url(dsn))
+    loaded_at = pl.lit(watermark, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
+    deleted_at = pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at")
+    frames: dict[str, pl.DataFrame] = {}
+    for table in _TRACKED:
+        schema = ods_frame_schema(table)
+        if table == "performers":
+            frame = build_performers(tables["deliveries"].lazy()).collect()
+        else:
+            frame = tables.get(table, pl.DataFrame(schema=schema))
+        stamped = frame.with_columns(loaded_at, deleted_at)
+        frames[table] = stamped.select(pl.col(n).cast(d) for n, d in schema.items())
+    return OdsChanges(_derived_views(frames), watermark)
+
+
 def read_ods_changes(
     dsn: str, after: datetime | None, *, registered: tuple[date, date] | None = None
 ) -> OdsChanges:
@@ -82,18 +126,15 @@ def read_ods_changes(
     are taken instead, changed or not: a backfill rebuilds them.
     """
     url = connectorx_url(dsn)
-    newest = " UNION ALL ".join(f"SELECT max(_loaded_at) AS m FROM {SCHEMA}.{t}" for t in _TRACKED)
-    top = cx.read_sql(url, f"SELECT max(m) AS m FROM ({newest}) AS x", return_type="polars")
-    watermark = top.item() if top.height else None
-    if watermark is None:
+    watermark = _watermark(url)
+    # Nothing written since the last propagation: skip the look-ups.
+    if watermark is None or (registered is None and after is not None and watermark <= after):
         empty = {t: pl.DataFrame(schema=ods_frame_schema(t)) for t in _TRACKED}
-        empty["performer_deliveries"] = empty["deliveries"]
-        return OdsChanges(empty, None)
+        return OdsChanges(_derived_views(empty), watermark)
 
     if after is None and registered is None:
         whole = {t: read_table(url, t, "") for t in _TRACKED}
-        whole["performer_deliveries"] = whole["deliveries"]
-        return OdsChanges(whole, watermark)
+        return OdsChanges(_derived_views(whole), watermark)
 
     lower = f"'{(after or _EPOCH).isoformat()}'::timestamptz"
     upper = f"'{watermark.isoformat()}'::timestamptz"
@@ -102,6 +143,7 @@ def read_ods_changes(
         """Rows of ``alias`` written after the old watermark, up to the new one."""
         return f"{alias}._loaded_at > {lower} AND {alias}._loaded_at <= {upper}"
 
+    stage_only = pl.Series("id", [], dtype=pl.String)
     if registered is not None:
         since, until = (f"'{d.isoformat()}'::timestamp AT TIME ZONE 'UTC'" for d in registered)
         touched = (
@@ -113,25 +155,30 @@ def read_ods_changes(
         touched = f"""
             SELECT o.id::text AS id FROM {SCHEMA}.orders AS o WHERE {changed("o")}
             UNION SELECT p.order_id::text FROM {SCHEMA}.pipelines AS p WHERE {changed("p")}
-            UNION SELECT p.order_id::text FROM {SCHEMA}.stages AS s
-                  JOIN {SCHEMA}.pipelines AS p ON p.id = s.pipeline_id WHERE {changed("s")}
             UNION SELECT p.order_id::text FROM {SCHEMA}.deliveries AS d
                   JOIN {SCHEMA}.pipelines AS p ON p.id = d.pipeline_id WHERE {changed("d")}"""
+        stage_only = _ids(
+            url,
+            f"SELECT DISTINCT s.pipeline_id::text AS id FROM {SCHEMA}.stages AS s"
+            f" WHERE {changed('s')}",
+        )
     order_ids = _ids(url, touched)
     orders = _read_keys(url, "orders", "id", order_ids)
     pipelines = _read_keys(url, "pipelines", "order_id", order_ids)
     pipeline_ids = pipelines.get_column("id")
+    stage_only = stage_only.filter(~stage_only.is_in(pipeline_ids.implode()))
     deliveries = _read_keys(url, "deliveries", "pipeline_id", pipeline_ids)
-    performer_ids = pl.concat(
-        [
-            deliveries.get_column("performer_id").drop_nulls(),
-            _ids(
-                url,
-                f"SELECT f.performer_id::text AS id FROM {SCHEMA}.performers AS f"
-                f" WHERE {changed('f')}",
-            ),
-        ]
-    ).unique()
+    # A performer's figures change with its deliveries' rows (a release) or with its ODS row
+    # (the loader updates it when a delivery is assigned to it or taken from it).
+    performer_ids = _ids(
+        url,
+        f"SELECT d.performer_id::text AS id FROM {SCHEMA}.deliveries AS d"
+        f" WHERE {changed('d')} AND d.performer_id IS NOT NULL"
+        f" UNION SELECT f.performer_id::text FROM {SCHEMA}.performers AS f WHERE {changed('f')}",
+    )
+    if registered is not None:  # a backfill rebuilds the performers of its deliveries too
+        rebuilt = deliveries.get_column("performer_id").drop_nulls()
+        performer_ids = pl.concat([performer_ids, rebuilt]).unique()
     # dim_configs needs the tariff in force before the first new one to close its validity.
     first_new = f"SELECT min(c.fetched_at) FROM {SCHEMA}.configs AS c WHERE {changed('c')}"
     configs = f"""WHERE t.fetched_at >= coalesce(
@@ -140,7 +187,8 @@ def read_ods_changes(
     frames = {
         "orders": orders,
         "pipelines": pipelines,
-        "stages": _read_keys(url, "stages", "pipeline_id", pipeline_ids),
+        "stages": _read_keys(url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])),
+        "stage_pipelines": _read_keys(url, "pipelines", "id", stage_only),
         "deliveries": deliveries,
         "configs": read_table(url, "configs", configs),
         "performers": _read_keys(url, "performers", "performer_id", performer_ids),
