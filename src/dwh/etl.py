@@ -134,13 +134,34 @@ def read_cursors(dsns: Dsns) -> dict[str, int | None]:
     return cursors
 
 
-def dds_watermark(dsns: Dsns) -> datetime | None:
-    """The newest ODS change already propagated to the DDS (``None``: nothing yet)."""
+def _state_cursor(dsns: Dsns, name: str) -> str | None:
+    """The cursor of the ``ods.load_state`` row ``name``."""
     with connect(dsns.ods, "DWH_ODS_DSN") as conn:
         row = conn.execute(
-            "SELECT cursor FROM ods.load_state WHERE table_name = %s", (_DDS_STATE,)
+            "SELECT cursor FROM ods.load_state WHERE table_name = %s", (name,)
         ).fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+    return str(row[0]) if row and row[0] else None
+
+
+def _write_state(
+    conn: psycopg.Connection[Any], name: str, cursor: str | None, rows: int, status: str
+) -> None:
+    """Upsert the ``ods.load_state`` row ``name``."""
+    conn.execute(
+        "INSERT INTO ods.load_state AS s"
+        " (table_name, cursor, last_run_at, last_run_rows, last_run_status)"
+        " VALUES (%s, %s, now(), %s, %s)"
+        " ON CONFLICT (table_name) DO UPDATE SET cursor = excluded.cursor,"
+        " last_run_at = excluded.last_run_at, last_run_rows = excluded.last_run_rows,"
+        " last_run_status = excluded.last_run_status",
+        (name, cursor, rows, status),
+    )
+
+
+def dds_watermark(dsns: Dsns) -> datetime | None:
+    """The newest ODS change already propagated to the DDS (``None``: nothing yet)."""
+    cursor = _state_cursor(dsns, _DDS_STATE)
+    return datetime.fromisoformat(cursor) if cursor else None
 
 
 def extract(
@@ -204,25 +225,15 @@ def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame
 
 def pending_refresh(dsns: Dsns) -> Plan:
     """Derived tables a run planned to recompute but may not have (it did not finish)."""
-    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
-        row = conn.execute(
-            "SELECT cursor FROM ods.load_state WHERE table_name = %s", (_REFRESH_STATE,)
-        ).fetchone()
-    stored: dict[str, str | None] = json.loads(row[0]) if row and row[0] else {}
+    cursor = _state_cursor(dsns, _REFRESH_STATE)
+    stored: dict[str, str | None] = json.loads(cursor) if cursor else {}
     return {t: datetime.fromisoformat(s) if s else None for t, s in stored.items()}
 
 
 def _write_refresh_state(conn: psycopg.Connection[Any], plan: Plan, rows: int, status: str) -> None:
     stored = {t: s.isoformat() if s else None for t, s in plan.items()}
-    conn.execute(
-        "INSERT INTO ods.load_state AS s"
-        " (table_name, cursor, last_run_at, last_run_rows, last_run_status)"
-        " VALUES (%s, %s, now(), %s, %s)"
-        " ON CONFLICT (table_name) DO UPDATE SET cursor = excluded.cursor,"
-        " last_run_at = excluded.last_run_at, last_run_rows = excluded.last_run_rows,"
-        " last_run_status = excluded.last_run_status",
-        (_REFRESH_STATE, json.dumps(stored, sort_keys=True) if plan else None, rows, status),
-    )
+    cursor = json.dumps(stored, sort_keys=True) if plan else None
+    _write_state(conn, _REFRESH_STATE, cursor, rows, status)
 
 
 def load_dds_layer(
@@ -298,15 +309,8 @@ def propagate(
     with connect(dsns.ods, "DWH_ODS_DSN") as conn:
         _write_refresh_state(conn, {}, sum(written.values()), "succeeded")
         if registered is None and changes.watermark is not None:
-            conn.execute(
-                "INSERT INTO ods.load_state AS s"
-                " (table_name, cursor, last_run_at, last_run_rows, last_run_status)"
-                " VALUES (%s, %s, now(), %s, 'succeeded')"
-                " ON CONFLICT (table_name) DO UPDATE SET cursor = excluded.cursor,"
-                " last_run_at = excluded.last_run_at, last_run_rows = excluded.last_run_rows,"
-                " last_run_status = excluded.last_run_status",
-                (_DDS_STATE, changes.watermark.isoformat(), sum(loaded.values())),
-            )
+            watermark = changes.watermark.isoformat()
+            _write_state(conn, _DDS_STATE, watermark, sum(loaded.values()), "succeeded")
     return loaded
 
 

@@ -17,7 +17,7 @@ Grains:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from clickhouse_connect.driver.client import Client
 
@@ -62,6 +62,13 @@ HOURLY_TABLES: dict[str, str] = {
 }
 
 
+def utc_day(moment: datetime | None) -> date | None:
+    """The UTC day of ``moment`` (a naive datetime is taken as UTC already)."""
+    if moment is None:
+        return None
+    return (moment.astimezone(UTC) if moment.tzinfo is not None else moment).date()
+
+
 def refresh_hourly(client: Client, *, since: datetime | None = None) -> dict[str, int]:
     """Recompute the hourly tables for every hour ≥ ``since`` (all hours when ``None``).
 
@@ -70,9 +77,7 @@ def refresh_hourly(client: Client, *, since: datetime | None = None) -> dict[str
     ``event_timestamp`` of any fact row changed since the last refresh (see
     :func:`dwh.dds.affected_since`). Returns the rows written per table.
     """
-    if since is not None and since.tzinfo is not None:
-        since = since.astimezone(UTC)  # naive datetimes are taken as UTC already
-    first_day = since.date() if since is not None else None
+    first_day = utc_day(since)
     return {
         table: rebuild(client, table, select, time_column="hour", since=first_day)
         for table, select in HOURLY_TABLES.items()

@@ -1,10 +1,10 @@
 """What new fact versions change: old and new rows compared, before the new ones are loaded.
 
-Rows identical to their stored version are not loaded again.
-A derived table (hourly aggregate or mart) reads some columns of some facts. A new version of
-a fact row that leaves every one of those columns as it was cannot change that table, so an
-incremental run refreshes only the tables whose inputs differ, each from the earliest time
-(``registered_at``/``created_at``/``event_timestamp``) of a differing row, old or new version.
+Rows identical to their stored version are not loaded again. A derived table (hourly
+aggregate or mart) reads some columns of some facts. A new version of a fact row that leaves
+every one of those columns as it was cannot change that table, so an incremental run refreshes
+only the tables whose inputs differ, each from the earliest time (``registered_at``/
+``created_at``/``event_timestamp``) of a differing row, old or new version.
 
 The columns a derived table reads are taken from its SQL: every column name of a fact that
 occurs as a word in the innermost subquery reading the fact (views expanded; every column if
@@ -25,13 +25,13 @@ from clickhouse_connect.driver.client import Client
 
 FACT_KEYS = {"fact_orders": "order_id", "fact_deliveries": "pipeline_id", "fact_stages": "stage_id"}
 """The facts the batch ETL loads, by key."""
+# Rows numbered together (attempts within an order, occurrences within a pipeline's stage)
+# are checked together when loaded: a changed row brings its group along.
 _FACT_GROUPS = {
     "fact_orders": "order_id",
     "fact_deliveries": "order_id",
     "fact_stages": "pipeline_id",
 }
-# Rows numbered together (attempts within an order, occurrences within a pipeline's stage)
-# are checked together when loaded: a changed row brings its group along.
 PLACING_COLUMNS = ("registered_at", "created_at", "event_timestamp")
 """Columns that place a fact row in the hourly tables and daily marts."""
 

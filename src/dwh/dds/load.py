@@ -22,6 +22,7 @@ from dwh.dds.fact_deliveries import FactDeliveriesSchema, build_fact_deliveries
 from dwh.dds.fact_events import FactEventsSchema
 from dwh.dds.fact_orders import FactOrdersSchema, build_fact_orders
 from dwh.dds.fact_stages import FactStagesSchema, build_fact_stages
+from dwh.dds.impact import PLACING_COLUMNS
 from dwh.failpoints import failpoint
 
 DEFAULT_BATCH_ROWS = 250_000
@@ -40,9 +41,6 @@ DDS_SCHEMAS: Mapping[str, type[dy.Schema]] = {
     "dim_performers": DimPerformersSchema,
     "dim_configs": DimConfigsSchema,
 }
-
-# Columns that place a fact row in the hourly tables and daily marts (see affected_since).
-_PLACING_COLUMNS = ("registered_at", "created_at", "event_timestamp")
 
 
 def build_dds(
@@ -147,7 +145,7 @@ def affected_since(tables: Mapping[str, pl.DataFrame]) -> datetime | None:
     """
     earliest: list[datetime] = []
     for frame in tables.values():
-        for column in _PLACING_COLUMNS:
+        for column in PLACING_COLUMNS:
             if column in frame.columns and frame.height:
                 value = frame.get_column(column).min()
                 if isinstance(value, datetime):

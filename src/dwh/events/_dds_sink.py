@@ -23,14 +23,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from dwh.dds import load_dds
 from dwh.dds._rebuild import new_version, rebuild
-from dwh.dds.hourly import HOURLY_TABLES
+from dwh.dds.hourly import HOURLY_TABLES, utc_day
 from dwh.engines.clickhouse import open_client
 from dwh.marts import events_hourly, stage_latency
 
@@ -63,9 +63,7 @@ def refresh_event_aggregates(client: Client, *, since: datetime | None) -> dict[
     the order and delivery hours, which an events batch cannot change, and could swap in an
     order hour computed while the ETL is half-way through loading.
     """
-    if since is not None and since.tzinfo is not None:
-        since = since.astimezone(UTC)
-    first_day = since.date() if since is not None else None
+    first_day = utc_day(since)
     written = {
         HOURLY_EVENTS: rebuild(
             client, HOURLY_EVENTS, HOURLY_TABLES[HOURLY_EVENTS], time_column="hour", since=first_day

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from dwh.dds._rebuild import rebuild
-from dwh.dds.hourly import HOURLY_TABLES
+from dwh.dds.hourly import HOURLY_TABLES, utc_day
 from dwh.dds.impact import compare_versions, read_inputs
 from dwh.failpoints import failpoint
 from dwh.marts import (
@@ -107,12 +107,6 @@ def refresh_plan(
     return {n: f for n, f in impact.changed.items() if f.height}, impact.plan
 
 
-def _utc_day(since: datetime | None) -> date | None:
-    if since is None:
-        return None
-    return (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC).date()
-
-
 def refresh_planned(
     client: Client, plan: Mapping[str, datetime | None], *, sla_target_seconds: int
 ) -> dict[str, int]:
@@ -121,11 +115,11 @@ def refresh_planned(
     written: dict[str, int] = {}
     for table, select in HOURLY_TABLES.items():
         if table in plan:
-            day = _utc_day(plan[table])
+            day = utc_day(plan[table])
             written[table] = rebuild(client, table, select, time_column="hour", since=day)
     for mart in MARTS:
         if mart.table in plan:
-            day = _utc_day(plan[mart.table])
+            day = utc_day(plan[mart.table])
             written[mart.table] = _rebuild_mart(client, mart, day, sla_target_seconds)
             failpoint("marts.refreshing")
     return written
