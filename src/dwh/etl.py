@@ -62,6 +62,7 @@ Progress = Callable[[str], None]
 _RUN_LOCK = 0x0D5_E71  # one ETL run per ODS at a time
 _DDS_STATE = "dds"  # ods.load_state row whose cursor is the DDS watermark
 _REFRESH_STATE = "refresh"  # ods.load_state row whose cursor holds the pending refresh plan
+_SNAPSHOT_STATE = "replica_snapshot"  # ods.load_state row: the replica snapshot fully loaded
 _KEYS = {"configs": "id", "orders": "id", "pipelines": "id", "stages": "id"}
 
 
@@ -75,6 +76,8 @@ class EtlReport:
     quarantined: int = 0
     held_back: int = 0
     deleted_orders: int = 0
+    replica_unchanged: bool = False
+    """The replica's snapshot had not moved since the last complete run: nothing was read."""
     dds: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
@@ -165,12 +168,20 @@ def dds_watermark(dsns: Dsns) -> datetime | None:
 
 
 def extract(
-    dsns: Dsns, cursors: Mapping[str, int | None], progress: Progress | None = None
+    dsns: Dsns,
+    cursors: Mapping[str, int | None],
+    progress: Progress | None = None,
+    *,
+    seen: str | None = None,
 ) -> Changes:
-    """Rows changed since the cursors (whole tables where a cursor is missing)."""
+    """Rows changed since the cursors (whole tables where a cursor is missing); nothing if the
+    replica's snapshot is still ``seen`` (see :func:`dwh.extract.extract_changes`)."""
     say = progress or (lambda _message: None)
     return extract_changes(
-        dsns.replica, cursors, on_table=lambda table, rows: say(f"extracted {table}: {rows} rows")
+        dsns.replica,
+        cursors,
+        seen=seen,
+        on_table=lambda table, rows: say(f"extracted {table}: {rows} rows"),
     )
 
 
@@ -300,10 +311,17 @@ def propagate(
             changes = read_ods_changes(dsns.ods, after, registered=registered)
     with _timed(timings, "build DDS"):
         facts = build_dds(changes, settings)
-    with clickhouse_session(dsns) as client:
-        # A backfill is an explicit rebuild: every row is loaded, every reader recomputed.
-        whole = after is None or registered is not None
-        loaded, written = load_dds_layer(dsns, client, facts, settings, whole=whole, steps=timings)
+    # A backfill is an explicit rebuild: every row is loaded, every reader recomputed.
+    whole = after is None or registered is not None
+    loaded: dict[str, int] = {}
+    written: dict[str, int] = {}
+    # Nothing new and nothing left pending: ClickHouse has nothing to do (opening embedded
+    # chDB alone takes a few tenths of a second).
+    if facts or whole or pending_refresh(dsns):
+        with clickhouse_session(dsns) as client:
+            loaded, written = load_dds_layer(
+                dsns, client, facts, settings, whole=whole, steps=timings
+            )
     failpoint("dds.loaded")
     # The watermark and the cleared plan commit together: the refresh is done.
     with connect(dsns.ods, "DWH_ODS_DSN") as conn:
@@ -329,10 +347,12 @@ def run_etl(
     steps = report.steps
     with run_lock(dsns):
         cursors: Mapping[str, int | None] = {} if full_refresh else read_cursors(dsns)
+        seen = None if full_refresh else _state_cursor(dsns, _SNAPSHOT_STATE)
         with _timed(steps, "extract"):
-            changes = extract(dsns, cursors, say)
+            changes = extract(dsns, cursors, say, seen=seen)
         failpoint("extracted")
         report.extracted = {name: frame.height for name, frame in changes.frames.items()}
+        report.replica_unchanged = changes.unchanged
         with _timed(steps, "clean"):
             batch = clean(dsns, changes.frames)
         report.quarantined = batch.quarantined.height
@@ -342,13 +362,18 @@ def run_etl(
         whole = all(changes.full.values())
         with _timed(steps, "load ODS"):
             first = whole and _ods_is_empty(dsns)
-            cursors_next = next_cursors(changes, batch)
+            # Nothing read: the cursors stay, held-back rows keep being re-read from theirs.
+            cursors_next = None if changes.unchanged else next_cursors(changes, batch)
             report.ods = load_ods_layer(dsns, batch, cursors_next, full_snapshot=whole)
         failpoint("ods.committed")
         say("ODS loaded")
-        if not whole:
-            with _timed(steps, "reconcile deletes"):
-                report.deleted_orders = reconcile_deletes(dsns)
+        if not changes.unchanged:
+            if not whole:
+                with _timed(steps, "reconcile deletes"):
+                    report.deleted_orders = reconcile_deletes(dsns)
+            # Only now is everything the snapshot shows in the ODS, deletes included.
+            with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+                _write_state(conn, _SNAPSHOT_STATE, changes.snapshot.text, 0, "succeeded")
         report.dds = propagate(
             dsns, settings, full=full_refresh, first_load=batch if first else None, steps=steps
         )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 import psycopg
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from dwh.engines.clickhouse import open_client, query_frame
 from dwh.engines.embedded import Dsns
@@ -267,3 +268,116 @@ def test_stage_latency_and_resolved_events_match_the_simulated_history(
     )
     assert resolved == {"unresolved": 0, "n": records.height, "r": results.height}
     assert hourly.item() == records.height
+
+
+def _event_aggregates(chdb_dsn: str) -> dict[str, list[tuple[object, ...]]]:
+    client = open_client(chdb_dsn)
+    try:
+        return {
+            table: sorted(
+                client.query(f"SELECT * EXCEPT _version FROM {table} FINAL").result_rows,
+                key=repr,
+            )
+            for table in ("dds.hourly_events_mv", "marts.events_hourly", "marts.stage_latency")
+        }
+    finally:
+        client.close()
+
+
+def test_a_refresh_in_day_ranges_equals_one_recomputation(
+    warehouse: Dsns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dwh.dds import build_fact_stages, load_dds
+    from dwh.events import _dds_sink
+
+    # Forty days across a month boundary; the stage rows let results resolve (stage_latency).
+    history = generate_history(200, days=40, seed=5, end=datetime(2026, 10, 12, tzinfo=UTC))
+    live = pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at")
+    fact_stages = build_fact_stages(
+        history.stage.with_columns(live).lazy(), history.pipeline.with_columns(live).lazy()
+    ).collect()
+    records = build_events(
+        history.stage.lazy(), triggers_topic="trigger-channel", results_topic="result-channel"
+    ).collect()
+    events = decode_batch(_records(records), topics=TOPICS, max_message_bytes=10_000).events
+    events = events.sort("event_timestamp")
+    older, newer = events.head(events.height * 2 // 3), events.tail(events.height // 3 + 1)
+    sink = DdsEventSink(warehouse.clickhouse)
+    try:
+        with sink.session() as client:
+            load_dds(client, {"fact_stages": fact_stages}, version=1)
+            # Small ranges: many of them, some inside a month, one across its end.
+            monkeypatch.setattr(_dds_sink, "CHUNK_EVENTS", records.height // 25)
+            assert len(_dds_sink._day_ranges(client, None)) == 1  # nothing written yet
+        sink.write(older)
+        sink.refresh(None)
+        sink.write(newer)
+        since = newer.get_column("event_timestamp").min()
+        assert isinstance(since, datetime)
+        with sink.session() as client:
+            ranges = _dds_sink._day_ranges(client, since.date())
+        assert len(ranges) >= 5
+        assert ranges[0][0] == since.date()
+        assert ranges[-1][1] is None
+        sink.refresh(since)
+        chunked = _event_aggregates(warehouse.clickhouse)
+        monkeypatch.setattr(_dds_sink, "CHUNK_EVENTS", 10**12)
+        sink.refresh(None)
+    finally:
+        sink.close()
+    whole = _event_aggregates(warehouse.clickhouse)
+    assert chunked == whole
+    assert sum(row[-1] for row in whole["dds.hourly_events_mv"]) == records.height
+    assert {row[0].month for row in whole["marts.stage_latency"]} == {9, 10}
+
+
+def test_a_bounded_rebuild_recomputes_its_days_and_keeps_the_rest(warehouse: Dsns) -> None:
+    from dwh.dds._rebuild import rebuild
+    from dwh.dds.hourly import HOURLY_TABLES
+
+    trigger = (
+        b'{"pipeline_id": "0b6f1f3e-8a0c-4d52-9a57-3f1d2c4b5a69", "stage_name": "estimate_cost"}'
+    )
+    # (day, records): two days outside [09-28, 10-02) in the first and the last month of the
+    # range, two inside it, one in each month.
+    days = {date(2026, 9, 27): 3, date(2026, 9, 29): 4, date(2026, 10, 1): 5, date(2026, 10, 3): 6}
+    offsets = iter(range(100))
+
+    def written(day: date, count: int) -> list[RawRecord]:
+        millis = int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp() * 1000)
+        return [
+            RawRecord("trigger-channel", 0, next(offsets), millis + i, trigger)
+            for i in range(count)
+        ]
+
+    def per_day(client: Client) -> dict[date, int]:
+        rows = client.query(
+            "SELECT toDate(hour), sum(events_count) FROM dds.hourly_events_mv FINAL GROUP BY 1"
+        ).result_rows
+        return {row[0]: int(row[1]) for row in rows}
+
+    first = [record for day, count in days.items() for record in written(day, count)]
+    second = [record for day, count in days.items() for record in written(day, 10)]
+    sink = DdsEventSink(warehouse.clickhouse)
+    try:
+        sink.write(decode_batch(first, topics=TOPICS, max_message_bytes=1_000).events)
+        sink.refresh(None)
+        sink.write(decode_batch(second, topics=TOPICS, max_message_bytes=1_000).events)
+        with sink.session() as client:
+            rebuild(
+                client,
+                "dds.hourly_events_mv",
+                HOURLY_TABLES["dds.hourly_events_mv"],
+                time_column="hour",
+                since=date(2026, 9, 28),
+                until=date(2026, 10, 2),
+            )
+            after = per_day(client)
+    finally:
+        sink.close()
+    assert after == {
+        date(2026, 9, 27): 3,
+        date(2026, 9, 29): 14,
+        date(2026, 10, 1): 15,
+        date(2026, 10, 3): 6,
+    }

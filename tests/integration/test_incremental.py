@@ -227,3 +227,46 @@ def test_status_reports_every_table(loaded: Dsns) -> None:
     assert all(by_table[t].cursor for t in ("orders", "stages", "deliveries"))
     assert by_table["orders"].rows == 1_500
     assert status.replica_is_standby is False
+
+
+@pytest.mark.integration
+def test_a_replica_whose_snapshot_has_not_moved_is_not_read(
+    private_server: str, pg_database_factory: object, tmp_path: Path
+) -> None:
+    # The source alone on its server, as a production replica is: the ODS's own commits
+    # elsewhere must not count as changes.
+    source = with_database(private_server, "source")
+    with psycopg.connect(private_server, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE source")
+    simulate(source, orders=300, days=3, seed=3, end=SIMULATION_END)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # autovacuum's ANALYZE would commit during the test
+    ods = pg_database_factory()  # type: ignore[operator]
+    dsns = Dsns(source, source, ods, f"chdb://{tmp_path / 'chdb'}")
+    settings = Settings(home=tmp_path, source_dsn=source, replica_dsn=source, ods_dsn=ods)
+    migrate(dsns)
+    assert not run_etl(settings, dsns).replica_unchanged
+    state = snapshot_ods(ods)
+
+    idle = run_etl(settings, dsns)
+    assert idle.replica_unchanged
+    assert sum(idle.extracted.values()) == 0
+    assert "reconcile deletes" not in idle.steps
+    assert snapshot_ods(ods) == state
+
+    # A commit anywhere on the server moves the snapshot, even one touching no source table.
+    with psycopg.connect(private_server, autocommit=True) as conn:
+        conn.execute("CREATE TABLE unrelated (id int)")
+    unrelated = run_etl(settings, dsns)
+    assert not unrelated.replica_unchanged
+    assert sum(unrelated.extracted.values()) == 0
+    assert run_etl(settings, dsns).replica_unchanged
+
+    with psycopg.connect(source) as conn:
+        conn.execute(COMPLETE_STALLED, {"n": 2})
+    changed = run_etl(settings, dsns)
+    assert not changed.replica_unchanged
+    assert changed.extracted["delivery"] == 2
+    assert run_etl(settings, dsns).replica_unchanged
+    _, reference = fresh_full_load(source, pg_database_factory, tmp_path)  # type: ignore[arg-type]
+    assert_same(snapshot_dds(dsns), reference)

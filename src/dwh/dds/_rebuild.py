@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 
 from clickhouse_connect.driver.client import Client
 
@@ -22,6 +22,7 @@ from dwh.dds.cluster import staging_engine
 
 UNPARTITIONED = "all"
 _EPOCH = date(1970, 1, 1)
+_END = date(2149, 6, 6)  # the last day a ClickHouse Date holds
 
 
 def new_version() -> int:
@@ -63,23 +64,32 @@ def rebuild(
     *,
     time_column: str | None = None,
     since: date | None = None,
+    until: date | None = None,
     parameters: Mapping[str, object] | None = None,
 ) -> int:
-    """Replace the rows of ``table`` (``db.name``) by the result of ``select``; return row count.
+    """Replace the rows of ``table`` (``db.name``) by the result of ``select``; return the
+    rows recomputed.
 
     ``select`` must yield every column of the table except ``_version`` (matched by name). It
-    may use the parameter ``{since:Date}`` (the first day recomputed; 1970-01-01 when whole) to
-    prune its reads early: rows before it are dropped anyway.
+    may use the parameters ``{since:Date}`` and ``{until:Date}`` (the first day recomputed and
+    the day after the last; 1970-01-01 and 2149-06-06 when open) to prune its reads early:
+    rows outside them are dropped anyway.
     With ``since`` and a ``time_column`` (the monthly partition key), only the rows from
     ``since``'s day on are recomputed: the partitions from its month on are replaced, the
-    first of them keeping its rows of the days before ``since`` as they are. Without them the
-    whole table is rebuilt.
+    first of them keeping its rows of the days before ``since`` as they are. ``until`` also
+    ends the recomputation before that day: the partitions up to its month are replaced, the
+    last keeping its rows from ``until`` on. Without them the whole table is rebuilt.
     """
     columns = [name for name in _columns(client, table) if name != "_version"]
-    first_month = month_number(since) if since is not None and time_column else None
-    first_day = f"toDate('{since.isoformat()}')" if since is not None else ""
+    if not time_column:
+        since = until = None
+    first_month = month_number(since) if since is not None else None
+    last_month = month_number(until - timedelta(days=1)) if until is not None else None
     # toDate of a DateTime64(…, 'UTC') column is its UTC day, whatever the server's zone.
-    where = f"WHERE toDate(`{time_column}`) >= {first_day}" if first_month else ""
+    day = f"toDate(`{time_column}`)"
+    inside = [f"{day} >= toDate('{since.isoformat()}')"] if since is not None else []
+    inside += [f"{day} < toDate('{until.isoformat()}')"] if until is not None else []
+    where = f"WHERE {' AND '.join(inside)}" if inside else ""
     database, name = table.split(".")
     staging = f"{database}._rebuild_{name}_{uuid.uuid4().hex[:12]}"
     quoted = ", ".join(f"`{column}`" for column in columns)
@@ -95,26 +105,32 @@ def rebuild(
             f"INSERT INTO {staging} ({quoted}, `_version`) "
             f"SELECT {quoted}, {new_version()} FROM ({select}) {where}",
             parameters=dict(parameters or {})
-            | ({"since": since or _EPOCH} if "{since:Date}" in select else {}),
+            | ({"since": since or _EPOCH} if "{since:Date}" in select else {})
+            | ({"until": until or _END} if "{until:Date}" in select else {}),
         )
-        if first_month:
-            # The first month's partition is replaced whole: carry its earlier days over.
+        rows = client.query(f"SELECT count() FROM {staging}").result_rows[0][0]
+        if inside:
+            # Partitions are replaced whole: carry over their rows outside the range (only
+            # the first and the last month can have any).
+            month = f"toYYYYMM(`{time_column}`)"
+            months = [f"{month} >= {first_month}"] if first_month is not None else []
+            months += [f"{month} <= {last_month}"] if last_month is not None else []
             client.command(
                 f"INSERT INTO {staging} ({quoted}, `_version`) SELECT {quoted}, `_version`"
-                f" FROM {table} FINAL WHERE toYYYYMM(`{time_column}`) = {first_month}"
-                f" AND toDate(`{time_column}`) < {first_day}"
+                f" FROM {table} FINAL WHERE {' AND '.join(months)}"
+                f" AND NOT ({' AND '.join(inside)})"
             )
         fresh = _partitions(client, staging)
         current = _partitions(client, table)
         for partition in sorted(fresh):
             client.command(f"ALTER TABLE {table} REPLACE PARTITION ID '{partition}' FROM {staging}")
         for partition in sorted(current - fresh):
-            in_scope = (
-                first_month is None or partition == UNPARTITIONED or int(partition) >= first_month
+            in_scope = partition == UNPARTITIONED or (
+                (first_month is None or int(partition) >= first_month)
+                and (last_month is None or int(partition) <= last_month)
             )
             if in_scope:
                 client.command(f"ALTER TABLE {table} DROP PARTITION ID '{partition}'")
-        rows = client.query(f"SELECT count() FROM {staging}").result_rows[0][0]
     finally:
         client.command(f"DROP TABLE IF EXISTS {staging} SYNC")
     return int(rows)

@@ -52,6 +52,7 @@ SELECT
     event_type,
     count() AS events_count
 FROM dds.fact_events FINAL
+WHERE toDate(event_timestamp) >= {since:Date} AND toDate(event_timestamp) < {until:Date}
 GROUP BY hour, event_type
 """
 

@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -32,9 +32,19 @@ _FACT_GROUPS = {
     "fact_deliveries": "order_id",
     "fact_stages": "pipeline_id",
 }
+# The time leading each fact's sorting key (after the stage name for stages). It never
+# changes, so every stored version of a row has the new version's value.
+_SORTING_TIME = {
+    "fact_orders": "registered_at",
+    "fact_deliveries": "created_at",
+    "fact_stages": "created_at",
+}
 PLACING_COLUMNS = ("registered_at", "created_at", "event_timestamp")
 """Columns that place a fact row in the hourly tables and daily marts."""
 
+# Column names of the stored versions beside the new ones in compare_versions.
+_OLD = "__stored"
+_STORED = "__is_stored"
 _REFERENCE = re.compile(r"\bdds\.`?([A-Za-z_][A-Za-z0-9_]*)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STAR = re.compile(r"(?:\bSELECT|,)\s*(?:[A-Za-z_][A-Za-z0-9_]*\.)?\*", re.IGNORECASE)
@@ -106,14 +116,23 @@ def _enclosing_query(text: str, position: int) -> str:
     return text[start:end]
 
 
-def _previous_versions(
-    client: Client, table: str, key: str, keys: pl.Series, columns: list[str]
-) -> pl.DataFrame:
-    """The stored (latest) version of the rows of ``dds.<table>`` with these keys."""
+def _utc_literal(times: pl.Series, edge: str) -> str:
+    """SQL literal of the earliest (``min``) or latest (``max``) of ``times``, in UTC."""
+    moment = times.min() if edge == "min" else times.max()
+    if not isinstance(moment, datetime):
+        raise TypeError(f"{times.name} must be a non-empty datetime column, got {moment!r}")
+    naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return f"toDateTime64('{naive.isoformat(sep=' ')}', 6, 'UTC')"
+
+
+def _previous_versions(client: Client, table: str, key: str, new: pl.DataFrame) -> pl.DataFrame:
+    """The stored (latest) version of the rows of ``dds.<table>`` with the keys of ``new``."""
     holder = f"dds._impact_{table}_{uuid.uuid4().hex[:12]}"
     client.command(f"CREATE TABLE {holder} (k String) ENGINE = Memory")
     try:
-        client.insert_arrow(holder, pl.DataFrame({"k": keys.cast(pl.String)}).to_arrow())
+        client.insert_arrow(
+            holder, pl.DataFrame({"k": new.get_column(key).cast(pl.String)}).to_arrow()
+        )
         types = {
             str(name): str(kind)
             for name, kind in client.query(
@@ -122,15 +141,22 @@ def _previous_versions(
                 parameters={"t": table},
             ).result_rows
         }
-        # UUIDs come back as raw bytes; the DDS frames hold them as text.
-        selected = ", ".join(
-            f"toString(`{c}`) AS `{c}`" if "UUID" in types[c] else f"`{c}`" for c in columns
+        # UUIDs come back as raw bytes; the DDS frames hold them as text. Converted outside,
+        # on the rows found only, not on every row of the granules read.
+        converted = ", ".join(
+            f"toString(`{c}`) AS `{c}`" if "UUID" in types[c] else f"`{c}`" for c in new.columns
         )
+        quoted = ", ".join(f"`{c}`" for c in new.columns)
+        time_column = _SORTING_TIME[table]
+        low, high = (_utc_literal(new.get_column(time_column), edge) for edge in ("min", "max"))
         table_arrow = client.query_arrow(
-            f"SELECT {selected} FROM dds.{table}"
+            f"SELECT {converted} FROM (SELECT {quoted} FROM dds.{table}"
             f" WHERE `{key}` IN (SELECT toUUID(k) FROM {holder})"
+            # Every stored version of a row has its time: the range skips other partitions
+            # and, the time leading the sorting key, most granules when the rows are recent.
+            f" AND `{time_column}` BETWEEN {low} AND {high}"
             # The newest version by hand: FINAL would merge the whole table, not these keys.
-            f" ORDER BY _version DESC LIMIT 1 BY `{key}` SETTINGS final = 0"
+            f" ORDER BY _version DESC LIMIT 1 BY `{key}`) SETTINGS final = 0"
         )
     finally:
         client.command(f"DROP TABLE IF EXISTS {holder} SYNC")
@@ -165,31 +191,39 @@ def compare_versions(client: Client, facts: Mapping[str, pl.DataFrame], inputs: 
         if key is None or not new.height:
             changed[fact] = new
             continue
-        old = _previous_versions(client, fact, key, new.get_column(key), new.columns)
-        old = old.cast(new.schema)
-        differ = new.join(old, on=new.columns, how="anti", nulls_equal=True)
+        old = _previous_versions(client, fact, key, new).cast(new.schema)
+        # One row per new version, beside its stored version's columns (suffixed) if any: one
+        # join answers every derived table, instead of a pair of anti-joins per table.
+        paired = new.join(
+            old.with_columns(pl.lit(True).alias(_STORED)), on=key, how="left", suffix=_OLD
+        )
+        columns = [c for c in new.columns if c != key]
         group = _FACT_GROUPS[fact]
-        changed[fact] = new.filter(pl.col(group).is_in(differ.get_column(group).implode()))
+        differ = paired.filter(_differs(columns)).get_column(group)
+        changed[fact] = new.filter(pl.col(group).is_in(differ.implode()))
         placing = [c for c in PLACING_COLUMNS if c in new.columns]
+        # A differing row's old version places it too (a row moved out of an hour).
+        both = [pl.col(c) for c in placing] + [pl.col(f"{c}{_OLD}") for c in placing]
         for derived, reads in inputs.items():
             if fact not in reads:
                 continue
-            on = [key, *sorted(reads[fact] & set(new.columns) - {key})]
-            differing = pl.concat(
-                [
-                    new.join(old, on=on, how="anti", nulls_equal=True),
-                    old.join(new, on=on, how="anti", nulls_equal=True),
-                ]
-            )
+            differing = paired.filter(_differs(sorted(reads[fact] & set(columns))))
             if not differing.height:
                 continue
-            earliest = (
-                differing.select(pl.min_horizontal(placing).min()).item() if placing else None
-            )
+            earliest = differing.select(pl.min_horizontal(both).min()).item() if both else None
             plan = merge_plans(
                 plan, {derived: earliest if isinstance(earliest, datetime) else None}
             )
     return Impact(changed, plan)
+
+
+def _differs(columns: list[str]) -> pl.Expr:
+    """Rows of a pairing whose new version has no stored one or differs from it in ``columns``
+    (NULL equal to NULL)."""
+    new_row = pl.col(_STORED).is_null()
+    if not columns:
+        return new_row
+    return new_row | pl.any_horizontal(~pl.col(c).eq_missing(pl.col(f"{c}{_OLD}")) for c in columns)
 
 
 def merge_plans(*plans: Mapping[str, datetime | None]) -> dict[str, datetime | None]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -53,6 +53,8 @@ EVENT_MARTS = (events_hourly.MART, stage_latency.MART)
 # than the 0.2 s between a waiting process's attempts to open it (see open_client).
 HOLD_SECONDS = 20.0
 YIELD_SECONDS = 0.5
+# Records per recomputation of the event aggregates: what bounds a refresh's memory.
+CHUNK_EVENTS = 250_000
 
 
 def refresh_event_aggregates(client: Client, *, since: datetime | None) -> dict[str, int]:
@@ -61,23 +63,44 @@ def refresh_event_aggregates(client: Client, *, since: datetime | None) -> dict[
 
     Only the tables computed from events: :func:`dwh.dds.refresh_hourly` would also recompute
     the order and delivery hours, which an events batch cannot change, and could swap in an
-    order hour computed while the ETL is half-way through loading.
+    order hour computed while the ETL is half-way through loading. The days are recomputed in
+    runs of about ``CHUNK_EVENTS`` records, so a refresh after a long backlog needs no more
+    memory than one after a short one.
     """
-    first_day = utc_day(since)
-    written = {
-        HOURLY_EVENTS: rebuild(
-            client, HOURLY_EVENTS, HOURLY_TABLES[HOURLY_EVENTS], time_column="hour", since=first_day
-        )
-    }
-    for mart in EVENT_MARTS:
-        written[mart.table] = rebuild(
+    written = dict.fromkeys((HOURLY_EVENTS, *(mart.table for mart in EVENT_MARTS)), 0)
+    for start, end in _day_ranges(client, utc_day(since)):
+        written[HOURLY_EVENTS] += rebuild(
             client,
-            mart.table,
-            mart.select,
-            time_column=mart.day_column,
-            since=first_day if mart.day_column else None,
+            HOURLY_EVENTS,
+            HOURLY_TABLES[HOURLY_EVENTS],
+            time_column="hour",
+            since=start,
+            until=end,
         )
+        for mart in EVENT_MARTS:
+            written[mart.table] += rebuild(
+                client, mart.table, mart.select, time_column=mart.day_column, since=start, until=end
+            )
     return written
+
+
+def _day_ranges(client: Client, first_day: date | None) -> list[tuple[date | None, date | None]]:
+    """Consecutive ``[since, until)`` day ranges from ``first_day`` on (``None``: open), each
+    holding about ``CHUNK_EVENTS`` records or one day."""
+    per_day = client.query(
+        "SELECT toDate(event_timestamp) AS day, count() FROM dds.fact_events"
+        " WHERE day >= {since:Date} GROUP BY day ORDER BY day",
+        parameters={"since": first_day or date(1970, 1, 1)},
+    ).result_rows
+    ranges: list[tuple[date | None, date | None]] = []
+    start, records = first_day, 0
+    for day, count in per_day:
+        if records and records + count > CHUNK_EVENTS:
+            ranges.append((start, day))
+            start, records = day, 0
+        records += count
+    ranges.append((start, None))
+    return ranges
 
 
 class DdsEventSink:

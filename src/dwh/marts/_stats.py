@@ -32,10 +32,15 @@ def percentile_disc(sorted_array: str, fraction: float) -> str:
     return f"if(empty({sorted_array}), NULL, {sorted_array}[{position}])"
 
 
+def micros_of(seconds: str) -> str:
+    """SQL expression: ``seconds`` as integer microseconds, the unit durations are summed in."""
+    return f"toInt64(round({seconds} * 1000000))"
+
+
 def mean_seconds(seconds: str, *, where: str | None = None, minus: str | None = None) -> str:
     """SQL aggregate: exact mean of ``seconds`` (minus the integer ``minus``) over the non-NULL
     rows meeting ``where``; NULL when there are none."""
-    micros = f"toInt64(round({seconds} * 1000000))"
+    micros = micros_of(seconds)
     if minus is not None:
         micros = f"({micros} - toInt64({minus}) * 1000000)"
     picked = f"{seconds} IS NOT NULL" + (f" AND ({where})" if where else "")

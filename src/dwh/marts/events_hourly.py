@@ -26,7 +26,7 @@ SELECT
     uniqExact(resolved_pipeline_id) AS pipelines_count,
     countIf(NOT is_resolved) AS unresolved_count
 FROM dds.fact_events_resolved
-WHERE toDate(event_timestamp) >= {since:Date}
+WHERE toDate(event_timestamp) >= {since:Date} AND toDate(event_timestamp) < {until:Date}
 GROUP BY hour, event_type, stage_name, status
 """,
     day_column="hour",

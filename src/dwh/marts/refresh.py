@@ -8,7 +8,7 @@ from datetime import date, datetime
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from dwh.dds._rebuild import rebuild
+from dwh.dds._rebuild import month_number, rebuild
 from dwh.dds.hourly import HOURLY_TABLES, utc_day
 from dwh.dds.impact import compare_versions, read_inputs
 from dwh.failpoints import failpoint
@@ -61,20 +61,54 @@ def _rebuild_mart(client: Client, mart: Mart, since: date | None, sla_target_sec
     )
 
 
+def _months(client: Client, table: str) -> set[int]:
+    """The monthly partitions (``toYYYYMM``) holding rows of ``table``."""
+    rows = client.query(
+        f"SELECT DISTINCT _partition_id FROM {table} SETTINGS final = 0"
+    ).result_rows
+    return {int(row[0]) for row in rows}
+
+
+def _parts_since(client: Client, mart: Mart, since: date | None) -> date | None:
+    """The day to refresh ``mart``'s parts from: ``since``, or the first day of an earlier
+    month of the facts that the parts lack (a new parts table, or a first build that crashed
+    before swapping in every month): their rows there may never have been computed."""
+    if since is None or mart.parts is None or mart.covers is None:
+        return since
+    missing = _months(client, mart.covers) - _months(client, mart.parts.table)
+    first = min(missing, default=None)
+    if first is None or first >= month_number(since):
+        return since
+    return date(first // 100, first % 100, 1)
+
+
+def _refresh_mart(client: Client, mart: Mart, since: date | None, sla_target_seconds: int) -> int:
+    """Recompute ``mart`` from ``since`` on (whole when it has no day column); return its rows.
+
+    A mart with parts has its parts refreshed from ``since`` and is then recomputed whole
+    from them."""
+    if mart.parts is None:
+        return _rebuild_mart(client, mart, since, sla_target_seconds)
+    parts_since = _parts_since(client, mart, since)
+    _rebuild_mart(client, mart.parts, parts_since, sla_target_seconds)
+    return _rebuild_mart(client, mart, None, sla_target_seconds)
+
+
 def refresh_marts(
     client: Client, *, sla_target_seconds: int, since: date | None = None
 ) -> dict[str, int]:
     """Recompute every mart from the DDS; return the rows written per mart.
 
-    Daily marts are recomputed from ``since`` on (all days when ``None``); the others
-    are whole-history aggregates and are always rebuilt. ``since`` must not be later than the
-    date of :func:`dwh.dds.affected_since` for the rows loaded since the last refresh. Run
+    Daily marts, and the daily parts some whole-history marts are aggregated from, are
+    recomputed from ``since`` on (all days when ``None``); the whole-history marts are always
+    recomputed whole. ``since`` must not be later than the date of
+    :func:`dwh.dds.affected_since` for the rows loaded since the last refresh. Run
     :func:`dwh.dds.refresh_hourly` first if dashboards read both.
     """
     _check_target(sla_target_seconds)
     written: dict[str, int] = {}
     for mart in MARTS:
-        written[mart.name] = _rebuild_mart(client, mart, since, sla_target_seconds)
+        written[mart.name] = _refresh_mart(client, mart, since, sla_target_seconds)
         failpoint("marts.refreshing")
     return written
 
@@ -84,8 +118,9 @@ Plan = dict[str, datetime | None]
 
 
 def derived_selects() -> dict[str, str]:
-    """Every derived table — hourly aggregates, then marts — with the SELECT that computes it."""
-    return dict(HOURLY_TABLES) | {mart.table: mart.select for mart in MARTS}
+    """Every derived table — hourly aggregates, then marts — with the SELECT that reads the DDS
+    for it (a mart's parts' SELECT when it has parts: the parts read the facts for it)."""
+    return dict(HOURLY_TABLES) | {mart.table: mart.reads for mart in MARTS}
 
 
 def refresh_plan(
@@ -120,6 +155,6 @@ def refresh_planned(
     for mart in MARTS:
         if mart.table in plan:
             day = utc_day(plan[mart.table])
-            written[mart.table] = _rebuild_mart(client, mart, day, sla_target_seconds)
+            written[mart.table] = _refresh_mart(client, mart, day, sla_target_seconds)
             failpoint("marts.refreshing")
     return written

@@ -65,6 +65,7 @@ FROM
                 SELECT stage_id, pipeline_id, toString(name) AS name FROM dds.fact_stages FINAL
             ) AS s ON s.stage_id = e.stage_id
             WHERE e.event_type = 'result' AND toDate(e.event_timestamp) >= {{since:Date}}
+                AND toDate(e.event_timestamp) < {{until:Date}}
         ) AS r
         ASOF LEFT JOIN
         (
@@ -79,6 +80,7 @@ FROM
                 WHERE stage_pipelines.stage_id IN (
                     SELECT stage_id FROM dds.fact_events FINAL
                     WHERE event_type = 'result' AND toDate(event_timestamp) >= {{since:Date}}
+                        AND toDate(event_timestamp) < {{until:Date}}
                 )
             )
         ) AS t
