@@ -31,7 +31,7 @@ import psycopg
 from clickhouse_connect.driver.client import Client
 
 from dwh.config import Settings
-from dwh.dds import apply_migrations, build_dim_performers, build_fact_stages, load_dds
+from dwh.dds import apply_migrations, build_fact_stages, dim_performers_from_counts, load_dds
 from dwh.dds import build_dds as build_dds_frames
 from dwh.dds.impact import merge_plans
 from dwh.engines.clickhouse import open_client
@@ -227,8 +227,8 @@ def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame
         lazy["stages"], pl.concat([lazy["pipelines"], lazy["stage_pipelines"]])
     )
     # A performer's figures span all its deliveries, not only those of the changed orders.
-    frames["dim_performers"] = build_dim_performers(
-        lazy["performers"], lazy["performer_deliveries"]
+    frames["dim_performers"] = dim_performers_from_counts(
+        lazy["performers"], lazy["performer_counts"]
     )
     collected = pl.collect_all(list(frames.values()))
     return {name: frame for name, frame in zip(frames, collected, strict=True) if frame.height}

@@ -10,7 +10,12 @@ Typical run::
 """
 
 from dwh.dds.dim_configs import DimConfigsSchema, build_dim_configs
-from dwh.dds.dim_performers import DimPerformersSchema, build_dim_performers
+from dwh.dds.dim_performers import (
+    DimPerformersSchema,
+    build_dim_performers,
+    dim_performers_from_counts,
+    performer_counts,
+)
 from dwh.dds.fact_deliveries import (
     FactDeliveriesSchema,
     build_fact_deliveries,
@@ -41,9 +46,11 @@ __all__ = [
     "build_fact_deliveries",
     "build_fact_orders",
     "build_fact_stages",
+    "dim_performers_from_counts",
     "discover_migrations",
     "load_dds",
     "order_class",
     "order_class_names",
+    "performer_counts",
     "refresh_hourly",
 ]

@@ -41,9 +41,10 @@ class DimPerformersSchema(dy.Schema):
         return pl.col("first_seen_at") <= pl.col("last_seen_at")
 
 
-def build_dim_performers(performers: pl.LazyFrame, deliveries: pl.LazyFrame) -> pl.LazyFrame:
-    """Build ``dim_performers`` from the ODS ``performers`` and ``deliveries`` frames."""
-    counts = (
+def performer_counts(deliveries: pl.LazyFrame) -> pl.LazyFrame:
+    """Per performer of ``deliveries`` (``performer_id``, ``released_at``): ``deliveries_count``
+    and ``completed_count`` (UInt32)."""
+    return (
         deliveries.filter(pl.col("performer_id").is_not_null())
         .group_by("performer_id")
         .agg(
@@ -51,6 +52,16 @@ def build_dim_performers(performers: pl.LazyFrame, deliveries: pl.LazyFrame) -> 
             completed_count=pl.col("released_at").is_not_null().sum().cast(pl.UInt32),
         )
     )
+
+
+def build_dim_performers(performers: pl.LazyFrame, deliveries: pl.LazyFrame) -> pl.LazyFrame:
+    """Build ``dim_performers`` from the ODS ``performers`` and ``deliveries`` frames."""
+    return dim_performers_from_counts(performers, performer_counts(deliveries))
+
+
+def dim_performers_from_counts(performers: pl.LazyFrame, counts: pl.LazyFrame) -> pl.LazyFrame:
+    """Build ``dim_performers`` from the ODS ``performers`` and their :func:`performer_counts`
+    (computed elsewhere, e.g. by the ODS server over all their deliveries)."""
     seen = performers.select("performer_id", "first_seen_at", "last_seen_at")
     return seen.join(counts, on="performer_id", how="left").select(
         "performer_id",

@@ -12,13 +12,15 @@ run rebuild the same orders again, which is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import connectorx as cx
 import polars as pl
 
+from dwh.dds.dim_performers import performer_counts
 from dwh.engines.postgres import connectorx_url
 from dwh.ods._read import frame_schema, ods_frame_schema, read_table, select_sql
 from dwh.ods.models import SCHEMA
@@ -38,7 +40,8 @@ class OdsChanges:
     """``orders, pipelines, deliveries`` of the touched orders; ``stages`` of their pipelines
     and of the pipelines with a changed stage, the latter (when not among ``pipelines``) as
     ``stage_pipelines``; ``configs`` from the last tariff before the first changed one;
-    ``performers`` touched and all their deliveries as ``performer_deliveries``."""
+    ``performers`` touched and their delivery counts over all deliveries as
+    ``performer_counts`` (see :func:`dwh.dds.performer_counts`)."""
     watermark: datetime | None
     """The newest ``_loaded_at`` in the ODS when the changes were read."""
 
@@ -67,15 +70,29 @@ def _read_keys(
     return frame.select(pl.col(n).cast(d) for n, d in schema.items())
 
 
-def _performer_deliveries(url: str, performer_ids: pl.Series) -> pl.DataFrame:
-    """What the performers' figures need of all their deliveries (``performer_id``,
-    ``released_at``): by key for a few performers; for many — a change spread over history
-    touches most of them — one sequential scan beats millions of index look-ups."""
-    columns = ("performer_id", "released_at")
+def _performer_counts(url: str, performer_ids: pl.Series) -> pl.DataFrame:
+    """:func:`dwh.dds.performer_counts` of the performers, counted by the server over all their
+    deliveries: by key for a few performers; for many — a change spread over history touches
+    most of them — one sequential scan beats millions of index look-ups."""
+    schema = {
+        "performer_id": pl.String(),
+        "deliveries_count": pl.UInt32(),
+        "completed_count": pl.UInt32(),
+    }
+    if performer_ids.is_empty():
+        return pl.DataFrame(schema=schema)
+    count = (
+        "SELECT performer_id::text AS performer_id, count(*) AS deliveries_count,"
+        f" count(released_at) AS completed_count FROM {SCHEMA}.deliveries"
+    )
     if performer_ids.len() <= _PERFORMERS_BY_KEY:
-        return _read_keys(url, "deliveries", "performer_id", performer_ids, columns)
-    every = read_table(url, "deliveries", "WHERE t.performer_id IS NOT NULL", columns)
-    return every.filter(pl.col("performer_id").is_in(performer_ids.implode()))
+        keys = ",".join(performer_ids.unique().sort().to_list())
+        query = f"{count} WHERE performer_id = ANY('{{{keys}}}'::uuid[]) GROUP BY performer_id"
+    else:
+        query = f"{count} WHERE performer_id IS NOT NULL GROUP BY performer_id"
+    frame: pl.DataFrame = cx.read_sql(url, query, return_type="polars")
+    wanted = frame.filter(pl.col("performer_id").is_in(performer_ids.implode()))
+    return wanted.select(pl.col(n).cast(d) for n, d in schema.items())
 
 
 def _derived_views(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -83,7 +100,7 @@ def _derived_views(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     the performers' deliveries are the deliveries."""
     return frames | {
         "stage_pipelines": frames["pipelines"].clear(),
-        "performer_deliveries": frames["deliveries"],
+        "performer_counts": performer_counts(frames["deliveries"].lazy()).collect(),
     }
 
 
@@ -163,10 +180,29 @@ def read_ods_changes(
             f" WHERE {changed('s')}",
         )
     order_ids = _ids(url, touched)
-    orders = _read_keys(url, "orders", "id", order_ids)
+    # Two reads at a time: the server's work and the conversion of the last batch overlap.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        frames = _read_changed(pool, url, order_ids, stage_only, changed, registered)
+    return OdsChanges(frames, watermark)
+
+
+def _read_changed(
+    pool: ThreadPoolExecutor,
+    url: str,
+    order_ids: pl.Series,
+    stage_only: pl.Series,
+    changed: Callable[[str], str],
+    registered: tuple[date, date] | None,
+) -> dict[str, pl.DataFrame]:
+    """The frames of :class:`OdsChanges` for the touched orders and the pipelines with only a
+    changed stage; reads that do not depend on each other run in ``pool``."""
+    orders = pool.submit(_read_keys, url, "orders", "id", order_ids)
     pipelines = _read_keys(url, "pipelines", "order_id", order_ids)
     pipeline_ids = pipelines.get_column("id")
     stage_only = stage_only.filter(~stage_only.is_in(pipeline_ids.implode()))
+    stages = pool.submit(
+        _read_keys, url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])
+    )
     deliveries = _read_keys(url, "deliveries", "pipeline_id", pipeline_ids)
     # A performer's figures change with its deliveries' rows (a release) or with its ODS row
     # (the loader updates it when a delivery is assigned to it or taken from it).
@@ -184,14 +220,14 @@ def read_ods_changes(
     configs = f"""WHERE t.fetched_at >= coalesce(
         (SELECT max(fetched_at) FROM {SCHEMA}.configs WHERE fetched_at < ({first_new})),
         ({first_new}))"""
-    frames = {
-        "orders": orders,
+    counts = pool.submit(_performer_counts, url, performer_ids)
+    return {
+        "orders": orders.result(),
         "pipelines": pipelines,
-        "stages": _read_keys(url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])),
+        "stages": stages.result(),
         "stage_pipelines": _read_keys(url, "pipelines", "id", stage_only),
         "deliveries": deliveries,
         "configs": read_table(url, "configs", configs),
         "performers": _read_keys(url, "performers", "performer_id", performer_ids),
-        "performer_deliveries": _performer_deliveries(url, performer_ids),
+        "performer_counts": counts.result(),
     }
-    return OdsChanges(frames, watermark)

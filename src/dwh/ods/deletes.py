@@ -10,6 +10,7 @@ new rows the next run brings in; they are not this module's business.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import connectorx as cx
@@ -67,8 +68,11 @@ def deleted_order_ids(replica_dsn: str, ods_dsn: str) -> list[str]:
     """Order ids the ODS holds as live that the source no longer has."""
     source_url, ods_url = connectorx_url(replica_dsn), connectorx_url(ods_dsn)
     live = "AND _deleted_at IS NULL"
-    source = _fingerprints(source_url, '"order"')
-    ods = _fingerprints(ods_url, "ods.orders", "WHERE _deleted_at IS NULL")
+    # Two servers (or two scans of one): side by side they take the time of the longer.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        source_days = pool.submit(_fingerprints, source_url, '"order"')
+        ods = _fingerprints(ods_url, "ods.orders", "WHERE _deleted_at IS NULL")
+        source = source_days.result()
     differing = (
         ods.join(source, on="day", how="left", suffix="_source")
         .filter(
