@@ -24,8 +24,7 @@ from dwh.tasks import migrate, retried, step
 @retried
 def extract(dsns: Dsns, full_refresh: bool) -> Changes:
     """Rows changed on the replica since the cursors."""
-    cursors = {} if full_refresh else steps.read_cursors(dsns)
-    return steps.extract(dsns, cursors, get_run_logger().info)
+    return steps.extract(dsns, get_run_logger().info, full_refresh=full_refresh)
 
 
 @step
@@ -35,26 +34,21 @@ def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
 
 
 @retried
-def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
+def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> tuple[dict[str, LoadCounts], bool]:
     """Merge the batch and its cursors into the ODS."""
-    return steps.load_ods_layer(
-        dsns,
-        batch,
-        steps.next_cursors(changes, batch),
-        full_snapshot=all(changes.full.values()),
-    )
+    return steps.load_changes(dsns, changes, batch)
 
 
 @retried
-def reconcile_deletes(dsns: Dsns) -> int:
-    """Mark orders the source deleted."""
-    return steps.reconcile_deletes(dsns)
+def settle_replica(dsns: Dsns, changes: Changes) -> int:
+    """Mark orders the source deleted; record the replica snapshot as loaded."""
+    return steps.settle_replica(dsns, changes)
 
 
 @retried
-def propagate(dsns: Dsns, full_refresh: bool) -> dict[str, int]:
+def propagate(dsns: Dsns, full_refresh: bool, first_load: OdsBatch | None) -> dict[str, int]:
     """Rebuild changed facts in ClickHouse, refresh hourly tables and marts."""
-    return steps.propagate(dsns, get_settings(), full=full_refresh)
+    return steps.propagate(dsns, get_settings(), full=full_refresh, first_load=first_load)
 
 
 @flow(name="etl", log_prints=True)
@@ -73,10 +67,10 @@ def etl(full_refresh: bool = False) -> steps.EtlReport:
         report.extracted = {name: frame.height for name, frame in changes.frames.items()}
         report.quarantined = batch.quarantined.height
         report.held_back = batch.held_back_rows
-        report.ods = load_ods(dsns, changes, batch)
-        if not all(changes.full.values()):
-            report.deleted_orders = reconcile_deletes(dsns)
-        report.dds = propagate(dsns, full_refresh)
+        report.replica_unchanged = changes.unchanged
+        report.ods, first = load_ods(dsns, changes, batch)
+        report.deleted_orders = settle_replica(dsns, changes)
+        report.dds = propagate(dsns, full_refresh, batch if first else None)
         run.rows = sum(report.dds.values())
     return report
 

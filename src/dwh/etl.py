@@ -167,20 +167,16 @@ def dds_watermark(dsns: Dsns) -> datetime | None:
     return datetime.fromisoformat(cursor) if cursor else None
 
 
-def extract(
-    dsns: Dsns,
-    cursors: Mapping[str, int | None],
-    progress: Progress | None = None,
-    *,
-    seen: str | None = None,
-) -> Changes:
-    """Rows changed since the cursors (whole tables where a cursor is missing); nothing if the
-    replica's snapshot is still ``seen`` (see :func:`dwh.extract.extract_changes`)."""
+def extract(dsns: Dsns, progress: Progress | None = None, *, full_refresh: bool = False) -> Changes:
+    """Rows changed since the stored cursors (whole tables where a cursor is missing, and all
+    of them with ``full_refresh``); nothing at all if the replica's snapshot is still the one
+    the last complete run loaded (see :func:`dwh.extract.extract_changes`)."""
     say = progress or (lambda _message: None)
+    cursors: Mapping[str, int | None] = {} if full_refresh else read_cursors(dsns)
     return extract_changes(
         dsns.replica,
         cursors,
-        seen=seen,
+        seen=None if full_refresh else _state_cursor(dsns, _SNAPSHOT_STATE),
         on_table=lambda table, rows: say(f"extracted {table}: {rows} rows"),
     )
 
@@ -213,9 +209,35 @@ def load_ods_layer(
     )
 
 
+def load_changes(
+    dsns: Dsns, changes: Changes, batch: OdsBatch
+) -> tuple[dict[str, LoadCounts], bool]:
+    """Merge an extracted and cleaned batch and its new cursors into the ODS; returns what
+    changed per table and whether the ODS was empty before (a first load, which
+    :func:`propagate` takes as it is instead of reading it back)."""
+    whole = all(changes.full.values())
+    first = whole and _ods_is_empty(dsns)
+    # Nothing read: the cursors stay, held-back rows keep being re-read from theirs.
+    cursors = None if changes.unchanged else next_cursors(changes, batch)
+    return load_ods_layer(dsns, batch, cursors, full_snapshot=whole), first
+
+
 def reconcile_deletes(dsns: Dsns) -> int:
     """Mark orders the source no longer has (and all under them) deleted in the ODS."""
     return mark_orders_deleted(dsns.ods, deleted_order_ids(dsns.replica, dsns.ods))
+
+
+def settle_replica(dsns: Dsns, changes: Changes) -> int:
+    """After the ODS load of ``changes``: mark the orders the source deleted (a whole read
+    has marked them already), then record the replica's snapshot as completely loaded.
+    Returns the orders marked deleted."""
+    if changes.unchanged:
+        return 0
+    deleted = 0 if all(changes.full.values()) else reconcile_deletes(dsns)
+    # Only now is everything the snapshot shows in the ODS, deletes included.
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        _write_state(conn, _SNAPSHOT_STATE, changes.snapshot.text, 0, "succeeded")
+    return deleted
 
 
 def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame]:
@@ -346,10 +368,8 @@ def run_etl(
     report = EtlReport(mode="full refresh" if full_refresh else "incremental")
     steps = report.steps
     with run_lock(dsns):
-        cursors: Mapping[str, int | None] = {} if full_refresh else read_cursors(dsns)
-        seen = None if full_refresh else _state_cursor(dsns, _SNAPSHOT_STATE)
         with _timed(steps, "extract"):
-            changes = extract(dsns, cursors, say, seen=seen)
+            changes = extract(dsns, say, full_refresh=full_refresh)
         failpoint("extracted")
         report.extracted = {name: frame.height for name, frame in changes.frames.items()}
         report.replica_unchanged = changes.unchanged
@@ -359,21 +379,13 @@ def run_etl(
         record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
-        whole = all(changes.full.values())
         with _timed(steps, "load ODS"):
-            first = whole and _ods_is_empty(dsns)
-            # Nothing read: the cursors stay, held-back rows keep being re-read from theirs.
-            cursors_next = None if changes.unchanged else next_cursors(changes, batch)
-            report.ods = load_ods_layer(dsns, batch, cursors_next, full_snapshot=whole)
+            report.ods, first = load_changes(dsns, changes, batch)
         failpoint("ods.committed")
         say("ODS loaded")
         if not changes.unchanged:
-            if not whole:
-                with _timed(steps, "reconcile deletes"):
-                    report.deleted_orders = reconcile_deletes(dsns)
-            # Only now is everything the snapshot shows in the ODS, deletes included.
-            with connect(dsns.ods, "DWH_ODS_DSN") as conn:
-                _write_state(conn, _SNAPSHOT_STATE, changes.snapshot.text, 0, "succeeded")
+            with _timed(steps, "reconcile deletes"):
+                report.deleted_orders = settle_replica(dsns, changes)
         report.dds = propagate(
             dsns, settings, full=full_refresh, first_load=batch if first else None, steps=steps
         )
