@@ -116,13 +116,15 @@ def _enclosing_query(text: str, position: int) -> str:
     return text[start:end]
 
 
-def _utc_literal(times: pl.Series, edge: str) -> str:
-    """SQL literal of the earliest (``min``) or latest (``max``) of ``times``, in UTC."""
-    moment = times.min() if edge == "min" else times.max()
-    if not isinstance(moment, datetime):
-        raise TypeError(f"{times.name} must be a non-empty datetime column, got {moment!r}")
-    naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    return f"toDateTime64('{naive.isoformat(sep=' ')}', 6, 'UTC')"
+def _utc_span(times: pl.Series) -> tuple[str, str]:
+    """SQL literals of the earliest and the latest of ``times``, in UTC."""
+    bounds: list[str] = []
+    for moment in (times.min(), times.max()):
+        if not isinstance(moment, datetime):
+            raise TypeError(f"{times.name} must be a non-empty datetime column, got {moment!r}")
+        naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        bounds.append(f"toDateTime64('{naive.isoformat(sep=' ')}', 6, 'UTC')")
+    return bounds[0], bounds[1]
 
 
 def _previous_versions(client: Client, table: str, key: str, new: pl.DataFrame) -> pl.DataFrame:
@@ -148,7 +150,7 @@ def _previous_versions(client: Client, table: str, key: str, new: pl.DataFrame) 
         )
         quoted = ", ".join(f"`{c}`" for c in new.columns)
         time_column = _SORTING_TIME[table]
-        low, high = (_utc_literal(new.get_column(time_column), edge) for edge in ("min", "max"))
+        low, high = _utc_span(new.get_column(time_column))
         table_arrow = client.query_arrow(
             f"SELECT {converted} FROM (SELECT {quoted} FROM dds.{table}"
             f" WHERE `{key}` IN (SELECT toUUID(k) FROM {holder})"

@@ -28,6 +28,10 @@ class Mart:
     parts: Mart | None = None
     covers: str | None = None
 
+    def __post_init__(self) -> None:
+        if (self.parts is None) != (self.covers is None):
+            raise ValueError(f"{self.name}: parts and covers go together")
+
     @property
     def table(self) -> str:
         """The qualified table name."""
