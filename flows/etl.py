@@ -34,9 +34,17 @@ def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
 
 
 @retried
-def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> tuple[dict[str, LoadCounts], bool]:
+def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
     """Merge the batch and its cursors into the ODS."""
     return steps.load_changes(dsns, changes, batch)
+
+
+@retried
+def first_load(
+    dsns: Dsns, changes: Changes, batch: OdsBatch
+) -> tuple[dict[str, LoadCounts], dict[str, int]]:
+    """Load an empty ODS and the DDS from the same batch, side by side."""
+    return steps.first_load(dsns, get_settings(), changes, batch)
 
 
 @retried
@@ -46,9 +54,9 @@ def settle_replica(dsns: Dsns, changes: Changes) -> int:
 
 
 @retried
-def propagate(dsns: Dsns, full_refresh: bool, first_load: OdsBatch | None) -> dict[str, int]:
+def propagate(dsns: Dsns, full_refresh: bool) -> dict[str, int]:
     """Rebuild changed facts in ClickHouse, refresh hourly tables and marts."""
-    return steps.propagate(dsns, get_settings(), full=full_refresh, first_load=first_load)
+    return steps.propagate(dsns, get_settings(), full=full_refresh)
 
 
 @flow(name="etl", log_prints=True)
@@ -68,9 +76,13 @@ def etl(full_refresh: bool = False) -> steps.EtlReport:
         report.quarantined = batch.quarantined.height
         report.held_back = batch.held_back_rows
         report.replica_unchanged = changes.unchanged
-        report.ods, first = load_ods(dsns, changes, batch)
-        report.deleted_orders = settle_replica(dsns, changes)
-        report.dds = propagate(dsns, full_refresh, batch if first else None)
+        if steps.is_first_load(dsns, changes):
+            report.ods, report.dds = first_load(dsns, changes, batch)
+            report.deleted_orders = settle_replica(dsns, changes)
+        else:
+            report.ods = load_ods(dsns, changes, batch)
+            report.deleted_orders = settle_replica(dsns, changes)
+            report.dds = propagate(dsns, full_refresh)
         run.rows = sum(report.dds.values())
     return report
 

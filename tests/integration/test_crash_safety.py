@@ -94,6 +94,27 @@ def test_killed_run_then_rerun_equals_one_clean_run(
     assert_same(snapshot_dds(crashed), snapshot_dds(clean))
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "point", ["ods.loading", "dds.inserting", "marts.refreshing", "dds.loaded"]
+)
+def test_a_killed_first_load_then_rerun_equals_one_clean_run(
+    point: str, simulated: Dsns, pg_database_factory: object, tmp_path: Path
+) -> None:
+    # A first load writes the ODS and the DDS side by side: the kill can find the ODS
+    # committed or not, and the DDS ahead of it.
+    database = pg_database_factory  # type: ignore[assignment]
+    crashed = _warehouse(simulated.source, database, tmp_path, "crashed")  # type: ignore[arg-type]
+    clean = _warehouse(simulated.source, database, tmp_path, "clean")  # type: ignore[arg-type]
+
+    assert _run_cli(crashed, tmp_path, failpoint=point) == -signal.SIGKILL
+    assert _run_cli(crashed, tmp_path) == 0
+    assert _run_cli(clean, tmp_path) == 0
+
+    assert snapshot_ods(crashed.ods) == snapshot_ods(clean.ods)
+    assert_same(snapshot_dds(crashed), snapshot_dds(clean))
+
+
 Operation = tuple[str, int]
 OPERATIONS = st.one_of(
     st.tuples(st.just("insert"), st.integers(1, 60)),

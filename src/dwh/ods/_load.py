@@ -11,8 +11,9 @@ for clarity. Loads are serialised with an advisory lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dataframely as dy
@@ -374,6 +375,7 @@ def load_ods(
     *,
     full_snapshot: bool,
     cursors: Mapping[str, str | None] | None = None,
+    on_begin: Callable[[datetime], None] | None = None,
 ) -> dict[str, LoadCounts]:
     """Merge cleaned frames into the ODS in one transaction; return what changed per table.
 
@@ -393,6 +395,9 @@ def load_ods(
     ``ods.quarantine`` gains new (table, key, reason) rows; known ones only get a later
     ``last_seen_at``. ``ods.load_state`` gets one row per loaded table (and ``performers``,
     ``quarantine``) with the run time, rows received and status.
+
+    ``on_begin`` is called with the transaction's timestamp (every ``_loaded_at`` it writes)
+    as soon as it has begun, from the calling thread.
 
     ``cursors`` sets the extraction cursor of a loaded table in the same transaction (a table
     not named keeps its cursor; ``None`` resets it; pass an empty frame for a table with
@@ -415,6 +420,11 @@ def load_ods(
     try:
         with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            if on_begin is not None:
+                began = cur.execute("SELECT now()").fetchone()
+                if began is None:  # pragma: no cover - SELECT now() returns one row
+                    raise RuntimeError("the ODS returned no transaction time")
+                on_begin(began[0])
             results = _load(cur, frames, quarantine, full_snapshot=full_snapshot)
             for name, counts in results.items():
                 _write_state(cur, name, counts.rows, "succeeded", cursors)

@@ -112,15 +112,15 @@ def _watermark(url: str) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def first_load_changes(dsn: str, tables: Mapping[str, pl.DataFrame]) -> OdsChanges:
-    """What :func:`read_ods_changes` would return right after ``tables`` (cleaned frames,
-    ``clean_*`` schemas) were loaded into an empty ODS, without reading them back.
+def first_load_changes(tables: Mapping[str, pl.DataFrame], loaded_at: datetime) -> OdsChanges:
+    """What :func:`read_ods_changes` would return once ``tables`` (cleaned frames, ``clean_*``
+    schemas) are loaded into an empty ODS by a transaction stamped ``loaded_at``, without
+    reading them back (nor waiting for that load to commit).
 
     An empty ODS that received exactly these rows holds exactly them: each stamped with the
     load's ``_loaded_at`` and none deleted, ``performers`` derived from the deliveries.
     """
-    watermark = _watermark(connectorx_url(dsn))
-    loaded_at = pl.lit(watermark, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
+    stamp = pl.lit(loaded_at, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
     deleted_at = pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at")
     frames: dict[str, pl.DataFrame] = {}
     for table in _TRACKED:
@@ -129,9 +129,9 @@ def first_load_changes(dsn: str, tables: Mapping[str, pl.DataFrame]) -> OdsChang
             frame = build_performers(tables["deliveries"].lazy()).collect()
         else:
             frame = tables.get(table, pl.DataFrame(schema=schema))
-        stamped = frame.with_columns(loaded_at, deleted_at)
+        stamped = frame.with_columns(stamp, deleted_at)
         frames[table] = stamped.select(pl.col(n).cast(d) for n, d in schema.items())
-    return OdsChanges(_derived_views(frames), watermark)
+    return OdsChanges(_derived_views(frames), loaded_at)
 
 
 def read_ods_changes(
