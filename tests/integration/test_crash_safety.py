@@ -74,6 +74,17 @@ def _mutate(source: str) -> None:
         conn.execute(DELETE_OLDEST, {"n": 15})
 
 
+def _kill_rerun_and_compare(crashed: Dsns, clean: Dsns, home: Path, point: str) -> None:
+    """Kill a run of ``crashed`` at ``point``, run it again, run ``clean`` once: the two
+    warehouses must be the same."""
+    assert _run_cli(crashed, home, failpoint=point) == -signal.SIGKILL
+    assert _run_cli(crashed, home) == 0
+    assert _run_cli(clean, home) == 0
+
+    assert snapshot_ods(crashed.ods) == snapshot_ods(clean.ods)
+    assert_same(snapshot_dds(crashed), snapshot_dds(clean))
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("point", POINTS)
 def test_killed_run_then_rerun_equals_one_clean_run(
@@ -86,12 +97,7 @@ def test_killed_run_then_rerun_equals_one_clean_run(
     assert _run_cli(clean, tmp_path) == 0
     _mutate(simulated.source)
 
-    assert _run_cli(crashed, tmp_path, failpoint=point) == -signal.SIGKILL
-    assert _run_cli(crashed, tmp_path) == 0
-    assert _run_cli(clean, tmp_path) == 0
-
-    assert snapshot_ods(crashed.ods) == snapshot_ods(clean.ods)
-    assert_same(snapshot_dds(crashed), snapshot_dds(clean))
+    _kill_rerun_and_compare(crashed, clean, tmp_path, point)
 
 
 @pytest.mark.integration
@@ -106,13 +112,7 @@ def test_a_killed_first_load_then_rerun_equals_one_clean_run(
     database = pg_database_factory  # type: ignore[assignment]
     crashed = _warehouse(simulated.source, database, tmp_path, "crashed")  # type: ignore[arg-type]
     clean = _warehouse(simulated.source, database, tmp_path, "clean")  # type: ignore[arg-type]
-
-    assert _run_cli(crashed, tmp_path, failpoint=point) == -signal.SIGKILL
-    assert _run_cli(crashed, tmp_path) == 0
-    assert _run_cli(clean, tmp_path) == 0
-
-    assert snapshot_ods(crashed.ods) == snapshot_ods(clean.ods)
-    assert_same(snapshot_dds(crashed), snapshot_dds(clean))
+    _kill_rerun_and_compare(crashed, clean, tmp_path, point)
 
 
 Operation = tuple[str, int]
