@@ -4,7 +4,8 @@ Not insert-triggered materialized views: those would add every re-loaded fact ve
 :func:`refresh_hourly` recomputes the hours from ``since``'s day on from the facts read with
 ``FINAL`` and swaps the monthly partitions in, so the tables always equal a recomputation
 from the facts. Rows deleted in the source are counted: the warehouse
-keeps history.
+keeps history. Each SELECT reads the facts from ``{since:Date}`` on (the rebuild binds it), so
+recomputing recent hours reads recent facts only.
 
 Grains:
 
@@ -30,6 +31,7 @@ SELECT
     uniqExact(source_address_id) AS unique_source_addresses,
     uniqExact(target_address_id) AS unique_target_addresses
 FROM dds.fact_orders FINAL
+WHERE toDate(registered_at) >= {since:Date}
 GROUP BY hour
 """
 
@@ -43,6 +45,7 @@ SELECT
     avg(cost) AS avg_cost,
     countIf(is_completed) AS completed_count
 FROM dds.fact_deliveries FINAL
+WHERE toDate(created_at) >= {since:Date}
 GROUP BY hour, performer_id
 """
 
