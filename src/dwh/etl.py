@@ -56,6 +56,7 @@ from dwh.ods import (
     read_ods_changes,
     upgrade_ods,
 )
+from dwh.ods.models import DATA_TABLES, SCHEMA
 from dwh.ods.snapshot import ODS_TABLES
 
 Progress = Callable[[str], None]
@@ -340,8 +341,7 @@ def load_dds_layer(
 
 
 def _ods_is_empty(dsns: Dsns) -> bool:
-    tables = ("configs", "orders", "pipelines", "stages", "deliveries", "performers")
-    probe = " AND ".join(f"NOT EXISTS (SELECT 1 FROM ods.{t})" for t in tables)
+    probe = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {SCHEMA}.{t})" for t in DATA_TABLES)
     with connect(dsns.ods, "DWH_ODS_DSN") as conn:
         row = conn.execute(f"SELECT {probe}").fetchone()
     return bool(row and row[0])

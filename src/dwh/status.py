@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 from dwh.engines.embedded import Dsns
 from dwh.engines.postgres import connect
-
-_ODS_TABLES = ("configs", "orders", "pipelines", "stages", "deliveries", "performers")
+from dwh.ods.models import DATA_TABLES
 
 
 @dataclass(frozen=True)
@@ -51,9 +50,9 @@ def warehouse_status(dsns: Dsns) -> WarehouseStatus:
                 " FROM ods.load_state ORDER BY table_name"
             ).fetchall()
         }
-        for name in sorted(set(state) | set(_ODS_TABLES)):
+        for name in sorted(set(state) | set(DATA_TABLES)):
             rows = freshness = None
-            if name in _ODS_TABLES:
+            if name in DATA_TABLES:
                 rows, freshness = conn.execute(
                     f"SELECT count(*), now() - max(_loaded_at) FROM ods.{name}"
                 ).fetchone() or (None, None)

@@ -67,19 +67,16 @@ def refresh_event_aggregates(client: Client, *, since: datetime | None) -> dict[
     runs of about ``CHUNK_EVENTS`` records, so a refresh after a long backlog needs no more
     memory than one after a short one.
     """
-    written = dict.fromkeys((HOURLY_EVENTS, *(mart.table for mart in EVENT_MARTS)), 0)
+    # (table, SELECT, monthly partition column) of every table computed from events.
+    derived = [
+        (HOURLY_EVENTS, HOURLY_TABLES[HOURLY_EVENTS], "hour"),
+        *((mart.table, mart.select, mart.day_column) for mart in EVENT_MARTS),
+    ]
+    written = dict.fromkeys((table for table, _, _ in derived), 0)
     for start, end in _day_ranges(client, utc_day(since)):
-        written[HOURLY_EVENTS] += rebuild(
-            client,
-            HOURLY_EVENTS,
-            HOURLY_TABLES[HOURLY_EVENTS],
-            time_column="hour",
-            since=start,
-            until=end,
-        )
-        for mart in EVENT_MARTS:
-            written[mart.table] += rebuild(
-                client, mart.table, mart.select, time_column=mart.day_column, since=start, until=end
+        for table, select, column in derived:
+            written[table] += rebuild(
+                client, table, select, time_column=column, since=start, until=end
             )
     return written
 

@@ -23,13 +23,12 @@ import polars as pl
 from dwh.dds.dim_performers import performer_counts
 from dwh.engines.postgres import connectorx_url
 from dwh.ods._read import frame_schema, ods_frame_schema, read_table, select_sql
-from dwh.ods.models import SCHEMA
+from dwh.ods.models import DATA_TABLES, SCHEMA
 from dwh.ods.performers import build_performers
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEYS_PER_QUERY = 100_000
 _PERFORMERS_BY_KEY = 200
-_TRACKED = ("orders", "pipelines", "stages", "deliveries", "configs", "performers")
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,9 @@ def _derived_views(frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
 
 def _watermark(url: str) -> datetime | None:
     """The newest ``_loaded_at`` over the tracked ODS tables."""
-    newest = " UNION ALL ".join(f"SELECT max(_loaded_at) AS m FROM {SCHEMA}.{t}" for t in _TRACKED)
+    newest = " UNION ALL ".join(
+        f"SELECT max(_loaded_at) AS m FROM {SCHEMA}.{t}" for t in DATA_TABLES
+    )
     top = cx.read_sql(url, f"SELECT max(m) AS m FROM ({newest}) AS x", return_type="polars")
     value = top.item() if top.height else None
     return value if isinstance(value, datetime) else None
@@ -123,7 +124,7 @@ def first_load_changes(tables: Mapping[str, pl.DataFrame], loaded_at: datetime) 
     stamp = pl.lit(loaded_at, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
     deleted_at = pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at")
     frames: dict[str, pl.DataFrame] = {}
-    for table in _TRACKED:
+    for table in DATA_TABLES:
         schema = ods_frame_schema(table)
         if table == "performers":
             frame = build_performers(tables["deliveries"].lazy()).collect()
@@ -146,11 +147,11 @@ def read_ods_changes(
     watermark = _watermark(url)
     # Nothing written since the last propagation: skip the look-ups.
     if watermark is None or (registered is None and after is not None and watermark <= after):
-        empty = {t: pl.DataFrame(schema=ods_frame_schema(t)) for t in _TRACKED}
+        empty = {t: pl.DataFrame(schema=ods_frame_schema(t)) for t in DATA_TABLES}
         return OdsChanges(_derived_views(empty), watermark)
 
     if after is None and registered is None:
-        whole = {t: read_table(url, t, "") for t in _TRACKED}
+        whole = {t: read_table(url, t, "") for t in DATA_TABLES}
         return OdsChanges(_derived_views(whole), watermark)
 
     lower = f"'{(after or _EPOCH).isoformat()}'::timestamptz"

@@ -170,6 +170,14 @@ class Performers(Base):
     _loaded_at: Mapped[datetime] = _loaded_at_column()
 
 
+DATA_TABLES: tuple[str, ...] = tuple(
+    str(model.__tablename__)
+    for model in (Configs, Orders, Pipelines, Stages, Deliveries, Performers)
+)
+"""The ODS tables of platform data, each stamped with ``_loaded_at``: the five source tables
+and the performers derived from them."""
+
+
 class Quarantine(Base):
     """One row per (table, record key, reason) of a source row that failed validation."""
 
