@@ -40,11 +40,10 @@ def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCou
 
 
 @retried
-def first_load(
-    dsns: Dsns, changes: Changes, batch: OdsBatch
-) -> tuple[dict[str, LoadCounts], dict[str, int]]:
-    """Load an empty ODS and the DDS from the same batch, side by side."""
-    return steps.first_load(dsns, get_settings(), changes, batch)
+def first_load(dsns: Dsns, report: steps.EtlReport) -> steps.EtlReport:
+    """Fill an empty ODS and the DDS from the whole replica, slice by slice."""
+    steps.first_load(dsns, get_settings(), report, get_run_logger().info)
+    return report
 
 
 @retried
@@ -70,19 +69,19 @@ def etl(full_refresh: bool = False) -> steps.EtlReport:
         track_run("etl", settings, clickhouse_dsn=dsns.clickhouse, replica_dsn=dsns.replica) as run,
         steps.run_lock(dsns),
     ):
+        if steps.is_first_load(dsns):
+            report = first_load(dsns, report)
+            run.rows = sum(report.dds.values())
+            return report
         changes = extract(dsns, full_refresh)
         batch = clean(dsns, changes.frames)
         report.extracted = {name: frame.height for name, frame in changes.frames.items()}
         report.quarantined = batch.quarantined.height
         report.held_back = batch.held_back_rows
         report.replica_unchanged = changes.unchanged
-        if steps.is_first_load(dsns, changes):
-            report.ods, report.dds = first_load(dsns, changes, batch)
-            report.deleted_orders = settle_replica(dsns, changes)
-        else:
-            report.ods = load_ods(dsns, changes, batch)
-            report.deleted_orders = settle_replica(dsns, changes)
-            report.dds = propagate(dsns, full_refresh)
+        report.ods = load_ods(dsns, changes, batch)
+        report.deleted_orders = settle_replica(dsns, changes)
+        report.dds = propagate(dsns, full_refresh)
         run.rows = sum(report.dds.values())
     return report
 

@@ -71,7 +71,8 @@ def peak_rss_mib() -> float:
 
 
 class Stopwatch:
-    """Named phases measured back to back, with the process's peak RSS after each."""
+    """Named phases measured back to back, with the process's peak RSS after each (a phase
+    entered again, e.g. once per slice, adds up)."""
 
     def __init__(self) -> None:
         self.phases: dict[str, float] = {}
@@ -79,12 +80,12 @@ class Stopwatch:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Time the block as phase ``name``."""
+        """Time the block as phase ``name`` (added to the phase's earlier blocks, if any)."""
         started = time.perf_counter()
         try:
             yield
         finally:
-            self.phases[name] = time.perf_counter() - started
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
             self.peak_rss_after[name] = round(peak_rss_mib(), 1)
 
     def total(self, *names: str) -> float:

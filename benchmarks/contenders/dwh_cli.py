@@ -32,11 +32,9 @@ from contenders._common import (
 # Progress lines of `dwh run etl` that end a step: (step, pattern); the last matching line
 # ends the step. A step whose line the CLI does not print is merged into the next one.
 _MILESTONES = (
-    ("extract", re.compile(r"extracted \w+: \d+ rows")),
-    ("clean", re.compile(r"cleaned:")),
-    ("ods load", re.compile(r"ODS loaded")),
-    ("ODS read + DDS build", re.compile(r"DDS built")),
-    ("DDS load + hourly + marts", re.compile(r"DDS loaded")),
+    # A first load reads, cleans, copies into the ODS and loads into the DDS slice by slice.
+    ("slices: extract, clean, ODS copy, DDS build + load", re.compile(r"first load: slice \d+/")),
+    ("hourly + marts, ODS indexes + commit", re.compile(r"DDS loaded")),
 )
 
 

@@ -1,21 +1,23 @@
 """Contender: our replica → DDS hop, with the warehouse's own code and nothing else.
 
-Extract the source as the ETL's first run does (``dwh.extract.extract_changes`` with no
-cursors: whole tables, connectorx → Polars), clean it with the ODS transforms
-(``dwh.ods.clean_snapshot``), build the DDS facts with ``dwh.dds.build_dds`` and insert them
-into chDB with ``dwh.dds.load_dds`` (Arrow batches through clickhouse-connect; ``rules=False``
-since the frames come straight from ``build_dds``, whose rules hold by construction, so only
-their structure is checked). The ODS round trip through PostgreSQL is left out on purpose — it
-is the ``dwh_cli`` contender's business; here the cleaned frames are handed to the DDS builder
-as a first load into an empty ODS would return them (every row new, none deleted). Each step
-is timed and followed by a peak-RSS reading, so the report can say where the time and the
-memory go. The hourly tables and marts are then refreshed and timed as well, but kept out of
-the hop's throughput: they are ClickHouse-side SQL over the loaded facts, not rows moved.
+The source is read as the ETL's first load reads it: in slices of orders
+(``dwh.extract.read_in_slices``, connectorx → Polars, the next slice read while the current
+one is worked on). Each slice is cleaned with the ODS transforms (``dwh.ods.clean_snapshot``),
+its DDS frames are built with ``dwh.etl.first_load_facts`` and inserted into chDB with
+``dwh.dds.load_dds`` (Arrow batches through clickhouse-connect; ``rules=False`` since the frames
+come straight from the builders, whose rules hold by construction, so only their structure is
+checked); ``dim_performers`` is merged from the slices' parts at the end. The ODS round trip
+through PostgreSQL is left out on purpose — it is the ``dwh_cli`` contender's business. The
+phases are summed over the slices, each followed by a peak-RSS reading, so the report can say
+where the time and the memory go. The hourly tables and marts are then refreshed and timed as
+well, but kept out of the hop's throughput: they are ClickHouse-side SQL over the loaded facts,
+not rows moved.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,31 +25,12 @@ import polars as pl
 
 from contenders._common import SOURCE_TABLES, Result, Stopwatch, base_parser
 from dwh.config import Settings
-from dwh.dds import apply_migrations, build_dds, load_dds, refresh_hourly
+from dwh.dds import apply_migrations, load_dds, merge_dim_performers, refresh_hourly
 from dwh.engines.clickhouse import open_client
-from dwh.extract import extract_changes
+from dwh.etl import first_load_facts
+from dwh.extract import read_in_slices
 from dwh.marts import refresh_marts
-from dwh.ods import OdsBatch, build_performers, clean_snapshot
-
-
-def first_load_frames(batch: OdsBatch) -> dict[str, pl.DataFrame]:
-    """The frames ``read_ods`` would return after loading ``batch`` into an empty ODS.
-
-    Every row is new (loaded now, deleted never) and ``performers`` is derived from the
-    deliveries, as the ODS loader derives it.
-    """
-    loaded_at = pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
-    metadata = [
-        loaded_at.alias("_loaded_at"),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at"),
-    ]
-    frames = {name: frame.with_columns(metadata) for name, frame in batch.tables.items()}
-    frames["performers"] = (
-        build_performers(batch.tables["deliveries"].lazy())
-        .with_columns(loaded_at.alias("_loaded_at"))
-        .collect()
-    )
-    return frames
+from dwh.ods import clean_snapshot
 
 
 def main() -> None:
@@ -59,30 +42,40 @@ def main() -> None:
     # Schema creation is a one-off, like the CREATE TABLEs of the ClickHouse contender.
     apply_migrations(client)
     watch = Stopwatch()
-    with watch.phase("extract"):
-        raw = extract_changes(args.source_dsn, cursors={}).frames
-    counts = {table: raw[table].height for table in SOURCE_TABLES}
-    with watch.phase("clean (ODS transforms)"):
-        # First run: no parents known from an earlier load, as in `dwh run etl` on an empty ODS.
-        ods = first_load_frames(clean_snapshot(raw))
-        del raw  # the hop holds what it needs next, not every generation of the data
+    read = read_in_slices(args.source_dsn, settings.first_load_slice_rows)
+    loaded_at = datetime.now(UTC)
+    counts: Counter[str] = Counter()
+    loaded: Counter[str] = Counter()
+    insert_seconds: Counter[str] = Counter()
+    performers: list[pl.LazyFrame] = []
+
+    def insert(facts: dict[str, pl.DataFrame]) -> None:
+        with watch.phase("insert (chDB)"):
+            # One load_dds call per table only to time each one; each frame is dropped once
+            # inserted, so memory falls as the load goes on.
+            for name in list(facts):
+                started = time.perf_counter()
+                loaded.update(load_dds(client, {name: facts.pop(name)}, version=1, rules=False))
+                insert_seconds[name] += time.perf_counter() - started
+
+    slices = read.frames()
+    for _ in read.slices:
+        with watch.phase("extract (waiting for the next slice)"):
+            raw = next(slices)
+        counts.update({table: frame.height for table, frame in raw.items()})
+        with watch.phase("clean (ODS transforms)"):
+            batch = clean_snapshot(raw)  # first run: no parents known from an earlier load
+            del raw  # the hop holds what it needs next, not every generation of the data
+        with watch.phase("build (DDS transforms)"):
+            facts = first_load_facts(batch, loaded_at, settings)
+            del batch
+            if (part := facts.pop("dim_performers", None)) is not None:
+                performers.append(part.lazy())
+        insert(facts)
+    next(slices, None)
     with watch.phase("build (DDS transforms)"):
-        lazy = build_dds(
-            {name: frame.lazy() for name, frame in ods.items()},
-            order_class_bands=settings.order_class_bands,
-        )
-        facts = dict(zip(lazy, pl.collect_all(list(lazy.values())), strict=True))
-        del ods, lazy
-    loaded: dict[str, int] = {}
-    insert_seconds: dict[str, float] = {}
-    with watch.phase("insert (chDB)"):
-        # One load_dds call per table (it loops over tables itself) only to time each one;
-        # each frame is dropped once inserted, so memory falls as the load goes on.
-        for name in list(facts):
-            frame = facts.pop(name)
-            started = time.perf_counter()
-            loaded |= load_dds(client, {name: frame}, version=1, rules=False)
-            insert_seconds[name] = time.perf_counter() - started
+        dim = merge_dim_performers(performers).collect()
+    insert({"dim_performers": dim})
     hop_seconds = watch.total()
     with watch.phase("refresh hourly + marts"):
         refresh_hourly(client)
@@ -90,16 +83,17 @@ def main() -> None:
     client.close()
     Result(
         contender="dwh_hop",
-        rows=sum(counts.values()),
+        rows=sum(counts[table] for table in SOURCE_TABLES),
         seconds=hop_seconds,
         pipelines=counts["pipeline"],
-        rows_by_table=counts,
+        rows_by_table={table: counts[table] for table in SOURCE_TABLES},
         phases=watch.phases,
         peak_rss_after=watch.peak_rss_after,
         notes={
-            "dds_rows": loaded,
+            "slices": len(read.slices),
+            "dds_rows": dict(loaded),
             "dds_rows_total": sum(loaded.values()),
-            "insert_seconds_by_table": insert_seconds,
+            "insert_seconds_by_table": dict(insert_seconds),
         },
     ).emit()
 

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
         default=[Decimal(500), Decimal(2000), Decimal(10000)],
         description="Upper bounds (rubles) of the cost bands that name `order_class`.",
     )
-    extract_batch_rows: int = Field(default=250_000, gt=0)
+    first_load_slice_rows: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Source rows per slice of a first load (memory is bounded by a slice).",
+    )
     prometheus_url: str = Field(
         default="", description="Prometheus HTTP API, e.g. `http://127.0.0.1:9090`."
     )

@@ -19,10 +19,12 @@ history survives); a backfill rebuilds the orders registered in a date range.
 from __future__ import annotations
 
 import json
+import queue
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -32,14 +34,27 @@ import psycopg
 from clickhouse_connect.driver.client import Client
 
 from dwh.config import Settings
-from dwh.dds import apply_migrations, build_fact_stages, dim_performers_from_counts, load_dds
+from dwh.dds import (
+    apply_migrations,
+    build_fact_stages,
+    dim_performers_from_counts,
+    load_dds,
+    merge_dim_performers,
+)
 from dwh.dds import build_dds as build_dds_frames
 from dwh.dds.impact import merge_plans
 from dwh.engines.clickhouse import open_client
 from dwh.engines.embedded import Dsns
 from dwh.engines.postgres import connect
 from dwh.errors import DwhError
-from dwh.extract import Changes, extract_changes, extract_range
+from dwh.extract import (
+    Changes,
+    SlicedRead,
+    Snapshot,
+    extract_changes,
+    extract_range,
+    read_in_slices,
+)
 from dwh.failpoints import failpoint
 from dwh.marts import Plan, refresh_plan, refresh_planned
 from dwh.observability import observed_etl, record_quarantined
@@ -52,6 +67,7 @@ from dwh.ods import (
     first_load_changes,
     known_parents,
     load_ods,
+    load_ods_in_slices,
     mark_orders_deleted,
     read_ods_changes,
     upgrade_ods,
@@ -188,18 +204,29 @@ def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
     return clean_snapshot(raw, known=known_parents(dsns.ods, raw))
 
 
-def next_cursors(changes: Changes, batch: OdsBatch) -> dict[str, str]:
-    """New cursor per ODS table: the snapshot's ``xmin``, or earlier to re-read held-back rows."""
-    cursors: dict[str, str] = {}
+def _held_back_xmins(raw: Mapping[str, pl.DataFrame], batch: OdsBatch) -> dict[str, int]:
+    """Per ODS table holding rows back, the smallest ``_xmin`` among them."""
+    xmins: dict[str, int] = {}
     for source, table in ODS_TABLES.items():
-        cursor = changes.snapshot.xmin
         held = batch.held_back[table]
         if held.height:
             key = _KEYS.get(table, "pipeline_id")
-            waiting = changes.frames[source].join(held.select(key), on=key, how="semi")
-            cursor = min(cursor, int(waiting.get_column("_xmin").min()))  # type: ignore[arg-type]
-        cursors[table] = str(cursor)
-    return cursors
+            waiting = raw[source].join(held.select(key), on=key, how="semi")
+            xmins[table] = int(waiting.get_column("_xmin").min())  # type: ignore[arg-type]
+    return xmins
+
+
+def _cursors(snapshot: Snapshot, held_back: Mapping[str, int]) -> dict[str, str]:
+    """New cursor per ODS table: the snapshot's ``xmin``, or earlier to re-read held-back rows."""
+    return {
+        table: str(min(snapshot.xmin, held_back.get(table, snapshot.xmin)))
+        for table in ODS_TABLES.values()
+    }
+
+
+def next_cursors(changes: Changes, batch: OdsBatch) -> dict[str, str]:
+    """New cursor per ODS table: the snapshot's ``xmin``, or earlier to re-read held-back rows."""
+    return _cursors(changes.snapshot, _held_back_xmins(changes.frames, batch))
 
 
 def load_ods_layer(
@@ -211,10 +238,9 @@ def load_ods_layer(
     )
 
 
-def is_first_load(dsns: Dsns, changes: Changes) -> bool:
-    """Whether ``changes`` are whole tables about to go into an empty ODS (see
-    :func:`first_load`)."""
-    return all(changes.full.values()) and _ods_is_empty(dsns)
+def is_first_load(dsns: Dsns) -> bool:
+    """Whether the ODS is empty: the run is a first load (see :func:`first_load`)."""
+    return _ods_is_empty(dsns)
 
 
 def load_changes(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
@@ -225,41 +251,159 @@ def load_changes(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, Loa
     return load_ods_layer(dsns, batch, cursors, full_snapshot=all(changes.full.values()))
 
 
-def first_load(
-    dsns: Dsns,
-    settings: Settings,
-    changes: Changes,
-    batch: OdsBatch,
-    *,
-    steps: dict[str, float] | None = None,
-) -> tuple[dict[str, LoadCounts], dict[str, int]]:
-    """Load an empty ODS and the DDS from the same batch side by side; returns what each got.
+_Slice = tuple[Mapping[str, pl.DataFrame], pl.DataFrame]
+"""One slice of a first load on its way to the ODS: cleaned tables, quarantined rows."""
 
-    An empty ODS that receives a batch holds exactly it, so the DDS is built from the batch
-    while the ODS copies it: the server's work on one core, the DDS build and ClickHouse's
-    on the other (a first load of 300,000 orders: ~6 s of each). The DDS watermark is
-    recorded only after the ODS has committed: if the ODS load fails or the process dies,
-    the ODS is still empty and the next run is a first load again, which inserts the same
-    fact rows as new versions and recomputes every derived table.
+
+class _Stopped:
+    """Sent to the ODS load of a first load when the rest of the run has failed."""
+
+
+def _received(channel: queue.Queue[_Slice | _Stopped | None]) -> Iterator[_Slice]:
+    while (item := channel.get()) is not None:
+        if isinstance(item, _Stopped):
+            raise DwhError("the first load stopped before its last slice reached the ODS")
+        yield item
+
+
+def _send(
+    channel: queue.Queue[_Slice | _Stopped | None],
+    item: _Slice | _Stopped | None,
+    ods: Future[dict[str, LoadCounts]],
+) -> None:
+    """Hand ``item`` to the ODS load (waiting while it copies the previous slice); raise its
+    error if it has stopped."""
+    while not ods.done():
+        with suppress(queue.Full):
+            channel.put(item, timeout=0.2)
+            return
+    ods.result()
+    raise DwhError("the ODS load ended before the first load's last slice")
+
+
+def first_load_facts(
+    batch: OdsBatch, loaded_at: datetime, settings: Settings
+) -> dict[str, pl.DataFrame]:
+    """The DDS frames of one slice of a first load (cleaned, loaded into the ODS at
+    ``loaded_at``). ``dim_performers`` covers only this slice's deliveries: the slices' parts
+    make the dimension with :func:`dwh.dds.merge_dim_performers`."""
+    return build_dds(first_load_changes(batch.tables, loaded_at), settings)
+
+
+def first_load(
+    dsns: Dsns, settings: Settings, report: EtlReport, progress: Progress | None = None
+) -> None:
+    """Fill an empty ODS and the DDS from the whole replica, one slice of orders at a time;
+    ``report`` gets what was read, cleaned and loaded.
+
+    Slices (:mod:`dwh.extract.slices`) bound memory by their size, not the source's: while
+    one slice is cleaned, built and inserted into ClickHouse, the next is read, and the ODS
+    copies the previous one (the server's work) in a single transaction that commits after
+    the last slice. The DDS is built from the cleaned slices themselves: an empty ODS that
+    receives them holds exactly them. The DDS watermark is recorded only after the ODS has
+    committed: if the ODS load fails or the process dies, the ODS is still empty and the
+    next run is a first load again, which inserts the same fact rows as new versions and
+    recomputes every derived table (the refresh plan is recorded before the first insert).
     """
+    say = progress or (lambda _message: None)
+    report.quarantined = report.held_back = 0  # a retried first load starts over
+    read = read_in_slices(dsns.replica, settings.first_load_slice_rows)
+    held: dict[str, int] = {}
+    channel: queue.Queue[_Slice | _Stopped | None] = queue.Queue(maxsize=1)
     began: Future[datetime] = Future()
     with ThreadPoolExecutor(max_workers=1) as pool:
         ods = pool.submit(
-            load_ods,
+            load_ods_in_slices,
             dsns.ods,
-            batch.tables,
-            batch.quarantined,
-            full_snapshot=True,
-            cursors=next_cursors(changes, batch),
+            _received(channel),
+            cursors=lambda: _cursors(read.snapshot, held),
             on_begin=began.set_result,
         )
         first_done: list[Future[Any]] = [began, ods]
         wait(first_done, return_when=FIRST_COMPLETED)
         if not began.done():
             ods.result()  # it stopped before its transaction began: raises why
-        known = first_load_changes(batch.tables, began.result())
-        loaded = propagate(dsns, settings, known=known, ods_load=ods, steps=steps)
-        return ods.result(), loaded
+        try:
+            with clickhouse_session(dsns) as client:
+                loaded, plan = _first_load_slices(
+                    dsns, client, settings, read, began.result(), report, held, say, ods, channel
+                )
+                with _timed(report.steps, "refresh"):
+                    written = refresh_planned(
+                        client, plan, sla_target_seconds=settings.sla_target_seconds
+                    )
+            failpoint("dds.loaded")
+            _send(channel, None, ods)
+            with _timed(report.steps, "ODS commit"):
+                report.ods = ods.result()
+        except BaseException:
+            if not ods.done():
+                channel.put(_Stopped())  # the ODS load is waiting for a slice: it rolls back
+            raise
+    report.dds = loaded
+    _finish_propagation(dsns, loaded, written, watermark=began.result())
+    _record_snapshot(dsns, read.snapshot)
+
+
+def _first_load_slices(
+    dsns: Dsns,
+    client: Client,
+    settings: Settings,
+    read: SlicedRead,
+    loaded_at: datetime,
+    report: EtlReport,
+    held: dict[str, int],
+    say: Progress,
+    ods: Future[dict[str, LoadCounts]],
+    channel: queue.Queue[_Slice | _Stopped | None],
+) -> tuple[dict[str, int], Plan]:
+    """Each slice read, cleaned, sent to the ODS load and loaded into the DDS; returns the rows
+    loaded per DDS table and the derived tables to recompute."""
+    steps = report.steps
+    version = time.time_ns() // 1000  # microseconds: later runs always win
+    plan: Plan = pending_refresh(dsns)
+    loaded: Counter[str] = Counter()
+    extracted: Counter[str] = Counter()
+    performers: list[pl.LazyFrame] = []
+
+    def insert(facts: dict[str, pl.DataFrame]) -> None:
+        nonlocal plan
+        _, planned = refresh_plan(client, facts, whole=True)
+        if merge_plans(plan, planned) != plan:
+            plan = merge_plans(plan, planned)
+            with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+                _write_refresh_state(conn, plan, 0, "pending")
+        with _timed(steps, "load DDS"):
+            loaded.update(load_dds(client, facts, version=version, rules=False))
+
+    slices = read.frames()
+    for index in range(1, len(read.slices) + 1):
+        with _timed(steps, "extract"):
+            raw = next(slices)
+        counts = {table: frame.height for table, frame in raw.items()}
+        extracted.update(counts)
+        with _timed(steps, "clean"):
+            batch = clean_snapshot(raw)  # an empty ODS knows no parents
+        report.quarantined += batch.quarantined.height
+        record_quarantined(batch.quarantined)
+        report.held_back += batch.held_back_rows
+        for table, xmin in _held_back_xmins(raw, batch).items():
+            held[table] = min(held.get(table, xmin), xmin)
+        del raw
+        with _timed(steps, "wait for the ODS"):
+            _send(channel, (batch.tables, batch.quarantined), ods)
+        with _timed(steps, "build DDS"):
+            facts = first_load_facts(batch, loaded_at, settings)
+        if (part := facts.pop("dim_performers", None)) is not None:
+            performers.append(part.lazy())
+        insert(facts)
+        say(f"first load: slice {index}/{len(read.slices)} loaded ({sum(counts.values())} rows)")
+        del batch, facts
+    next(slices, None)  # lets the reader finish
+    if performers:
+        insert({"dim_performers": merge_dim_performers(performers).collect()})
+    report.extracted = dict(extracted)
+    return dict(loaded), plan
 
 
 def reconcile_deletes(dsns: Dsns) -> int:
@@ -274,10 +418,15 @@ def settle_replica(dsns: Dsns, changes: Changes) -> int:
     if changes.unchanged:
         return 0
     deleted = 0 if all(changes.full.values()) else reconcile_deletes(dsns)
-    # Only now is everything the snapshot shows in the ODS, deletes included.
-    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
-        _write_state(conn, _SNAPSHOT_STATE, changes.snapshot.text, 0, "succeeded")
+    _record_snapshot(dsns, changes.snapshot)
     return deleted
+
+
+def _record_snapshot(dsns: Dsns, snapshot: Snapshot) -> None:
+    """Record ``snapshot`` as completely loaded: everything it shows is in the ODS, deletes
+    included."""
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        _write_state(conn, _SNAPSHOT_STATE, snapshot.text, 0, "succeeded")
 
 
 def build_dds(changes: OdsChanges, settings: Settings) -> dict[str, pl.DataFrame]:
@@ -353,21 +502,17 @@ def propagate(
     *,
     full: bool = False,
     registered: tuple[date, date] | None = None,
-    known: OdsChanges | None = None,
-    ods_load: Future[dict[str, LoadCounts]] | None = None,
     steps: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """ODS → DDS → marts for every order changed since the DDS watermark, then move it.
 
     ``full`` rebuilds every order; ``registered`` rebuilds those registered in a date range
-    (a backfill; the watermark stays where it is). ``known`` are the changes of a first load
-    (:func:`first_load`), taken as they are instead of read from the ODS, and ``ods_load``
-    the load that writes them: the watermark waits for it.
+    (a backfill; the watermark stays where it is).
     """
     timings = steps if steps is not None else {}
-    after = None if full or known is not None else dds_watermark(dsns)
+    after = None if full else dds_watermark(dsns)
     with _timed(timings, "read ODS changes"):
-        changes = known or read_ods_changes(dsns.ods, after, registered=registered)
+        changes = read_ods_changes(dsns.ods, after, registered=registered)
     with _timed(timings, "build DDS"):
         facts = build_dds(changes, settings)
     # A backfill is an explicit rebuild: every row is loaded, every reader recomputed.
@@ -382,15 +527,18 @@ def propagate(
                 dsns, client, facts, settings, whole=whole, steps=timings
             )
     failpoint("dds.loaded")
-    if ods_load is not None:
-        ods_load.result()  # the watermark must not cover rows the ODS does not have
-    # The watermark and the cleared plan commit together: the refresh is done.
+    _finish_propagation(dsns, loaded, written, watermark=None if registered else changes.watermark)
+    return loaded
+
+
+def _finish_propagation(
+    dsns: Dsns, loaded: Mapping[str, int], written: Mapping[str, int], *, watermark: datetime | None
+) -> None:
+    """Commit the DDS watermark (if any) and the cleared refresh plan together: done."""
     with connect(dsns.ods, "DWH_ODS_DSN") as conn:
         _write_refresh_state(conn, {}, sum(written.values()), "succeeded")
-        if registered is None and changes.watermark is not None:
-            watermark = changes.watermark.isoformat()
-            _write_state(conn, _DDS_STATE, watermark, sum(loaded.values()), "succeeded")
-    return loaded
+        if watermark is not None:
+            _write_state(conn, _DDS_STATE, watermark.isoformat(), sum(loaded.values()), "succeeded")
 
 
 @observed_etl("etl")
@@ -407,6 +555,12 @@ def run_etl(
     report = EtlReport(mode="full refresh" if full_refresh else "incremental")
     steps = report.steps
     with run_lock(dsns):
+        if is_first_load(dsns):
+            with _timed(steps, "first load"):
+                first_load(dsns, settings, report, say)
+            say(f"DDS loaded: {report.dds or 'nothing changed'}")
+            report.seconds = time.perf_counter() - started
+            return report
         with _timed(steps, "extract"):
             changes = extract(dsns, say, full_refresh=full_refresh)
         failpoint("extracted")
@@ -418,19 +572,14 @@ def run_etl(
         record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
-        if is_first_load(dsns, changes):
-            with _timed(steps, "load ODS and DDS"):
-                report.ods, report.dds = first_load(dsns, settings, changes, batch, steps=steps)
-            report.deleted_orders = settle_replica(dsns, changes)
-        else:
-            with _timed(steps, "load ODS"):
-                report.ods = load_changes(dsns, changes, batch)
-            failpoint("ods.committed")
-            say("ODS loaded")
-            if not changes.unchanged:
-                with _timed(steps, "reconcile deletes"):
-                    report.deleted_orders = settle_replica(dsns, changes)
-            report.dds = propagate(dsns, settings, full=full_refresh, steps=steps)
+        with _timed(steps, "load ODS"):
+            report.ods = load_changes(dsns, changes, batch)
+        failpoint("ods.committed")
+        say("ODS loaded")
+        if not changes.unchanged:
+            with _timed(steps, "reconcile deletes"):
+                report.deleted_orders = settle_replica(dsns, changes)
+        report.dds = propagate(dsns, settings, full=full_refresh, steps=steps)
         say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started
     return report

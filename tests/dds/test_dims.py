@@ -6,9 +6,18 @@ from itertools import pairwise
 
 import polars as pl
 from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from dds.ods_history import lazy, ods_histories
-from dwh.dds import DimConfigsSchema, DimPerformersSchema, build_dim_configs, build_dim_performers
+from dwh.dds import (
+    DimConfigsSchema,
+    DimPerformersSchema,
+    build_dim_configs,
+    build_dim_performers,
+    merge_dim_performers,
+)
+from dwh.ods import build_performers
 
 
 @settings(max_examples=40, deadline=None)
@@ -24,6 +33,24 @@ def test_dim_performers_reconcile_with_deliveries(ods: dict[str, pl.DataFrame]) 
     # Every assigned performer is in the ODS performers, so the counts add up exactly.
     assert out["deliveries_count"].sum() == assigned.height
     assert out["completed_count"].sum() == assigned["released_at"].is_not_null().sum()
+
+
+@settings(max_examples=40, deadline=None)
+@given(ods=ods_histories(), parts=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_dim_performers_of_slices_merge_into_the_whole(
+    ods: dict[str, pl.DataFrame], parts: int, seed: int
+) -> None:
+    # A first load builds the dimension slice by slice, each from its own deliveries.
+    deliveries = ods["deliveries"].with_columns(part=pl.int_range(pl.len()).shuffle(seed) % parts)
+    built = []
+    for part in deliveries.partition_by("part", include_key=False):
+        performers = build_performers(part.lazy())
+        built.append(build_dim_performers(performers, part.lazy()))
+    merged = merge_dim_performers(built).collect()
+    whole = deliveries.drop("part").lazy()
+    expected = build_dim_performers(build_performers(whole), whole).collect()
+    DimPerformersSchema.validate(merged)
+    assert_frame_equal(merged, expected, check_row_order=False)
 
 
 @settings(max_examples=40, deadline=None)

@@ -38,8 +38,12 @@ DELETE_OLDEST = (
 )
 
 
-def _run_cli(dsns: Dsns, home: Path, failpoint: str | None = None) -> int:
+def _run_cli(
+    dsns: Dsns, home: Path, failpoint: str | None = None, slice_rows: int | None = None
+) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DWH_", "PREFECT_API"))}
+    if slice_rows is not None:
+        env["DWH_FIRST_LOAD_SLICE_ROWS"] = str(slice_rows)
     env.update(
         DWH_HOME=str(home),
         DWH_SOURCE_DSN=dsns.source,
@@ -74,12 +78,14 @@ def _mutate(source: str) -> None:
         conn.execute(DELETE_OLDEST, {"n": 15})
 
 
-def _kill_rerun_and_compare(crashed: Dsns, clean: Dsns, home: Path, point: str) -> None:
+def _kill_rerun_and_compare(
+    crashed: Dsns, clean: Dsns, home: Path, point: str, slice_rows: int | None = None
+) -> None:
     """Kill a run of ``crashed`` at ``point``, run it again, run ``clean`` once: the two
     warehouses must be the same."""
-    assert _run_cli(crashed, home, failpoint=point) == -signal.SIGKILL
-    assert _run_cli(crashed, home) == 0
-    assert _run_cli(clean, home) == 0
+    assert _run_cli(crashed, home, point, slice_rows) == -signal.SIGKILL
+    assert _run_cli(crashed, home, slice_rows=slice_rows) == 0
+    assert _run_cli(clean, home, slice_rows=slice_rows) == 0
 
     assert snapshot_ods(crashed.ods) == snapshot_ods(clean.ods)
     assert_same(snapshot_dds(crashed), snapshot_dds(clean))
@@ -102,17 +108,18 @@ def test_killed_run_then_rerun_equals_one_clean_run(
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    "point", ["ods.loading", "dds.inserting", "marts.refreshing", "dds.loaded"]
+    "point", ["ods.loading@7", "dds.inserting@5", "marts.refreshing", "dds.loaded"]
 )
 def test_a_killed_first_load_then_rerun_equals_one_clean_run(
     point: str, simulated: Dsns, pg_database_factory: object, tmp_path: Path
 ) -> None:
-    # A first load writes the ODS and the DDS side by side: the kill can find the ODS
-    # committed or not, and the DDS ahead of it.
+    # A first load writes the ODS and the DDS side by side, slice by slice (about four here):
+    # the kill can find the ODS committed or not, and the DDS ahead of it, part of the
+    # slices in.
     database = pg_database_factory  # type: ignore[assignment]
     crashed = _warehouse(simulated.source, database, tmp_path, "crashed")  # type: ignore[arg-type]
     clean = _warehouse(simulated.source, database, tmp_path, "clean")  # type: ignore[arg-type]
-    _kill_rerun_and_compare(crashed, clean, tmp_path, point)
+    _kill_rerun_and_compare(crashed, clean, tmp_path, point, slice_rows=3_000)
 
 
 Operation = tuple[str, int]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import psycopg
 import pytest
@@ -10,9 +12,11 @@ from dwh.config import Settings
 from dwh.engines.clickhouse import query_frame
 from dwh.engines.embedded import Dsns
 from dwh.etl import clickhouse_session, migrate, run_etl
+from dwh.extract import plan_slices
 from dwh.simulate import simulate
 
 from .conftest import SIMULATION_END
+from .warehouse import assert_same, snapshot_dds, snapshot_ods
 
 TABLES = ("fact_orders", "fact_deliveries", "fact_stages", "dim_performers", "dim_configs")
 MARTS = (
@@ -115,3 +119,39 @@ def test_new_source_rows_arrive_on_the_next_run(simulated: Dsns, settings: Setti
     with clickhouse_session(simulated) as client:
         orders = query_frame(client, "SELECT count() n FROM dds.fact_orders").item()
     assert orders == _source_count(simulated.source, "order")
+
+
+@pytest.mark.integration
+def test_a_first_load_in_slices_equals_one_in_a_single_slice(
+    dsns: Dsns, settings: Settings, pg_database_factory: object, tmp_path: Path
+) -> None:
+    simulate(dsns.source, orders=1_500, days=5, seed=7, end=SIMULATION_END, anomalies=True)
+    with psycopg.connect(dsns.source) as conn:
+        conn.execute("ANALYZE")  # the slices' boundaries come from the planner's histogram
+    sliced = settings.model_copy(update={"first_load_slice_rows": 2_000})
+    assert len(plan_slices(dsns.replica, sliced.first_load_slice_rows)) >= 5
+    migrate(dsns)
+    report = run_etl(sliced, dsns)
+
+    whole = Dsns(
+        source=dsns.source,
+        replica=dsns.source,
+        ods=pg_database_factory("dwh_whole"),  # type: ignore[operator]
+        clickhouse=f"chdb://{tmp_path / 'whole-chdb'}",
+    )
+    migrate(whole)
+    reference = run_etl(settings.model_copy(update={"ods_dsn": whole.ods}), whole)
+    assert report.quarantined == reference.quarantined > 0
+    assert report.extracted == reference.extracted
+    assert report.dds == reference.dds
+    assert _ods_snapshot_without_load_time(dsns.ods) == _ods_snapshot_without_load_time(whole.ods)
+    assert_same(snapshot_dds(dsns), snapshot_dds(whole))
+
+
+def _ods_snapshot_without_load_time(dsn: str) -> dict[str, list[tuple[object, ...]]]:
+    snapshot = snapshot_ods(dsn)
+    with psycopg.connect(dsn) as conn:
+        snapshot["quarantine"] = conn.execute(
+            "SELECT table_name, record_key, reason, payload FROM ods.quarantine ORDER BY 1, 2, 3"
+        ).fetchall()
+    return snapshot

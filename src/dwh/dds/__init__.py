@@ -14,6 +14,7 @@ from dwh.dds.dim_performers import (
     DimPerformersSchema,
     build_dim_performers,
     dim_performers_from_counts,
+    merge_dim_performers,
     performer_counts,
 )
 from dwh.dds.fact_deliveries import (
@@ -49,6 +50,7 @@ __all__ = [
     "dim_performers_from_counts",
     "discover_migrations",
     "load_dds",
+    "merge_dim_performers",
     "order_class",
     "order_class_names",
     "performer_counts",

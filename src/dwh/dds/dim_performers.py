@@ -15,6 +15,8 @@ A performer that lost every assignment to re-runs keeps its row with zero counts
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dataframely as dy
 import polars as pl
 
@@ -69,4 +71,21 @@ def dim_performers_from_counts(performers: pl.LazyFrame, counts: pl.LazyFrame) -
         "last_seen_at",
         pl.col("deliveries_count").fill_null(0),
         pl.col("completed_count").fill_null(0),
+    )
+
+
+def merge_dim_performers(parts: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
+    """One ``dim_performers`` from several built over disjoint sets of deliveries, each with
+    the performers derived from exactly those deliveries (a first load in slices): equal to
+    building it from their union."""
+    return (
+        pl.concat(parts)
+        .group_by("performer_id")
+        .agg(
+            pl.col("first_seen_at").min(),
+            pl.col("last_seen_at").max(),
+            pl.col("deliveries_count").sum().cast(pl.UInt32),
+            pl.col("completed_count").sum().cast(pl.UInt32),
+        )
+        .sort("performer_id")
     )

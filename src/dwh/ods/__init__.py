@@ -6,7 +6,7 @@ builder reads the result with :func:`read_ods`. The schema is managed by Alembic
 """
 
 from dwh.ods._cleaning import Cleaned, CleanedFrames, empty_quarantine
-from dwh.ods._load import LoadCounts, load_ods
+from dwh.ods._load import LoadCounts, load_ods, load_ods_in_slices
 from dwh.ods._migrate import downgrade_ods, upgrade_ods
 from dwh.ods._partitions import ensure_event_partitions
 from dwh.ods._read import read_ods
@@ -68,6 +68,7 @@ __all__ = [
     "first_load_changes",
     "known_parents",
     "load_ods",
+    "load_ods_in_slices",
     "mark_orders_deleted",
     "read_ods",
     "read_ods_changes",

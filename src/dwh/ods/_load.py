@@ -11,7 +11,7 @@ for clarity. Loads are serialised with an advisory lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -141,15 +141,20 @@ def _encoder(schema: pa.Schema, types: Mapping[str, str]) -> ArrowToPostgresBina
 def _stage(
     cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], frame: pl.DataFrame
 ) -> str:
+    stage = _create_stage(cur, table, columns)
+    _copy_frame(cur, sql.Identifier(stage), frame.select(columns))
+    # Temp tables are never auto-analysed; without statistics the anti-joins below plan badly.
+    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+    return stage
+
+
+def _create_stage(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str]) -> str:
     stage = f"_stg_{table}"
     cur.execute(
         sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
             sql.Identifier(stage), _names(columns), _qualified(table)
         )
     )
-    _copy_frame(cur, sql.Identifier(stage), frame.select(columns))
-    # Temp tables are never auto-analysed; without statistics the anti-joins below plan badly.
-    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
     return stage
 
 
@@ -368,6 +373,12 @@ def _prepare(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return {name: TARGETS[name].schema.validate(tables[name]) for name in TARGETS if name in tables}
 
 
+def _quarantine_frame(quarantined: pl.DataFrame | None) -> pl.DataFrame:
+    if quarantined is None:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return quarantined.select(pl.col(c).cast(pl.String) for c in QUARANTINE_SCHEMA)
+
+
 def load_ods(
     dsn: str,
     tables: Mapping[str, pl.DataFrame],
@@ -408,11 +419,7 @@ def load_ods(
     ``quarantine``.
     """
     frames = _prepare(tables)
-    quarantine = (
-        pl.DataFrame(schema=QUARANTINE_SCHEMA)
-        if quarantined is None
-        else quarantined.select(pl.col(c).cast(pl.String) for c in QUARANTINE_SCHEMA)
-    )
+    quarantine = _quarantine_frame(quarantined)
     cursors = dict(cursors or {})
     if stray := sorted(set(cursors) - set(frames)):
         # A cursor only means something next to the data read up to it.
@@ -421,10 +428,7 @@ def load_ods(
         with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             if on_begin is not None:
-                began = cur.execute("SELECT now()").fetchone()
-                if began is None:  # pragma: no cover - SELECT now() returns one row
-                    raise RuntimeError("the ODS returned no transaction time")
-                on_begin(began[0])
+                on_begin(_transaction_time(cur))
             results = _load(cur, frames, quarantine, full_snapshot=full_snapshot)
             for name, counts in results.items():
                 _write_state(cur, name, counts.rows, "succeeded", cursors)
@@ -484,19 +488,95 @@ def _drop_indexes(cur: psycopg.Cursor[Any], target: _Target) -> list[sql.Compose
 
 def _first_load(cur: psycopg.Cursor[Any], target: _Target, frame: pl.DataFrame) -> None:
     """Fill an empty table in one COPY, indexes built afterwards (same transaction)."""
-    now = cur.execute("SELECT now()").fetchone()
-    stamped = frame.select(target.columns).with_columns(
-        pl.lit(now[0] if now else None, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
-    )
     recreate = _drop_indexes(cur, target)
-    _copy_frame(cur, _qualified(target.table), stamped)
+    _append(cur, target, frame, _transaction_time(cur))
     failpoint("ods.loading")
+    _restore_indexes(cur, target, recreate)
+
+
+def _transaction_time(cur: psycopg.Cursor[Any]) -> datetime:
+    row = cur.execute("SELECT now()").fetchone()
+    if row is None:  # pragma: no cover - SELECT now() returns one row
+        raise RuntimeError("the ODS returned no transaction time")
+    began: datetime = row[0]
+    return began
+
+
+def _append(
+    cur: psycopg.Cursor[Any], target: _Target, frame: pl.DataFrame, loaded_at: datetime
+) -> None:
+    """COPY ``frame`` into the table as it is, every row stamped ``_loaded_at``."""
+    stamped = frame.select(target.columns).with_columns(
+        pl.lit(loaded_at, dtype=pl.Datetime("us", "UTC")).alias("_loaded_at")
+    )
+    _copy_frame(cur, _qualified(target.table), stamped)
+
+
+def _restore_indexes(
+    cur: psycopg.Cursor[Any], target: _Target, recreate: Sequence[sql.Composed | sql.SQL]
+) -> None:
     cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
     for statement in recreate:
         cur.execute(statement)
     # A freshly filled table has no statistics until autovacuum gets to it; the next
     # statements of this very load (and the next run's upserts) plan with them.
     cur.execute(sql.SQL("ANALYZE {}").format(_qualified(target.table)))
+
+
+def load_ods_in_slices(
+    dsn: str,
+    batches: Iterable[tuple[Mapping[str, pl.DataFrame], pl.DataFrame]],
+    *,
+    cursors: Callable[[], Mapping[str, str]],
+    on_begin: Callable[[datetime], None] | None = None,
+) -> dict[str, LoadCounts]:
+    """Fill an empty ODS from a whole source read in slices, in one transaction.
+
+    ``batches`` yields each slice's cleaned tables and quarantined rows (as :func:`load_ods`
+    takes them); every row is new, so each is copied straight into its table, with the
+    indexes dropped first and built once at the end. ``cursors`` is called after the last
+    batch: the extraction cursors to commit with the data. ``on_begin`` gets the
+    transaction's timestamp (every ``_loaded_at``) before the first batch is taken.
+
+    Raises if an ODS table is not empty. On failure nothing is kept and the tables' status
+    is recorded as ``failed``, as :func:`load_ods` does.
+    """
+    try:
+        with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            began = _transaction_time(cur)
+            if on_begin is not None:
+                on_begin(began)
+            if filled := [name for name, t in TARGETS.items() if not _is_empty(cur, t)]:
+                raise ValueError(f"a load in slices fills an empty ODS; these are not: {filled}")
+            recreate = {name: _drop_indexes(cur, target) for name, target in TARGETS.items()}
+            quarantine = sql.Identifier(_create_stage(cur, "quarantine", list(QUARANTINE_SCHEMA)))
+            rows = dict.fromkeys([*TARGETS, "quarantine"], 0)
+            for tables, quarantined in batches:
+                for name, frame in _prepare(tables).items():
+                    _append(cur, TARGETS[name], frame, began)
+                    rows[name] += frame.height
+                    failpoint("ods.loading")
+                _copy_frame(cur, quarantine, _quarantine_frame(quarantined))
+                rows["quarantine"] += quarantined.height
+            for name, target in TARGETS.items():
+                _restore_indexes(cur, target, recreate[name])
+            cur.execute(sql.SQL("ANALYZE {}").format(quarantine))
+            results = {name: LoadCounts(n, inserted=n) for name, n in rows.items()}
+            results["performers"] = _derive_performers(cur, whole=True)
+            inserted, updated = _load_quarantine(cur)
+            results["quarantine"] = LoadCounts(rows["quarantine"], inserted, updated)
+            final = cursors()
+            for name, counts in results.items():
+                _write_state(cur, name, counts.rows, "succeeded", final)
+    except ConfigError:
+        raise
+    except Exception:
+        _record_failure(dsn, [*TARGETS, "quarantine"])
+        raise
+    for name, counts in results.items():
+        log.info("ods.%s: %s", name, counts)
+    return results
 
 
 def _load(
