@@ -7,25 +7,30 @@ source's. Boundaries come from the planner's histogram of ``"order".id`` (equal 
 orders per slice however the client-supplied ids are distributed), or split the uuid space
 evenly when the table has no statistics yet.
 
-``stage`` has no index on ``pipeline_id`` in the source, so each slice's stage read scans the
-table: slices are large (a million rows by default) to keep those scans few.
+Nothing leads from an order to its stages and deliveries by index in the source (``stage`` has
+no index on ``pipeline_id``), so reading them per slice would scan them once per slice. They
+are read once instead, in ranges of their pages, and each row is set aside on local disk
+(Arrow files in a temporary directory) for the slice of its pipeline's order.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
+import connectorx as cx
 import polars as pl
 
 from dwh.engines.postgres import connect, connectorx_url
 from dwh.extract.changes import Snapshot, read_snapshot
 from dwh.extract.replica import SOURCE_TABLES, read_source_table
-
-_SLICED = ("stage", "delivery", "pipeline", "order")  # children first, as whole tables are read
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,7 @@ def plan_slices(replica_dsn: str, rows_per_slice: int) -> list[OrderSlice]:
     return [OrderSlice(lo, hi) for lo, hi in itertools.pairwise(edges)]
 
 
-def _slice_wheres(piece: OrderSlice) -> dict[str, str]:
-    pipelines = f"SELECT id FROM pipeline WHERE {piece.where('order_id')}"
-    return {
-        "stage": f"pipeline_id IN ({pipelines})",
-        "delivery": f"pipeline_id IN ({pipelines})",
-        "pipeline": piece.where("order_id"),
-        "order": piece.where("id"),
-    }
+_CHILDREN = {"stage": "id", "delivery": "pipeline_id"}  # read by pipeline, with their keys
 
 
 @dataclass(frozen=True)
@@ -100,30 +98,134 @@ class SlicedRead:
         others. The next slice is read while the caller works on the current one, so at most
         two are in memory.
 
+        ``stage`` and ``delivery`` are read first, each in one pass of ranges of its pages
+        (no index leads from an order to them), and set aside on local disk by slice, found
+        through their pipeline's order; then each slice reads its orders and pipelines by key.
+
         Consistency is that of a whole-table read: the snapshot's ``xmin`` is the next run's
-        cursor, anything committed later is read again then, and children are read before
-        their parents within a slice, so a child never misses a parent committed before it.
+        cursor, and anything committed after the snapshot is read again by the next run.
+        Children are read before their parents, so a child never misses a parent committed
+        before it; a child whose pipeline committed after the pipelines were looked up
+        belongs to no slice yet and is left to the next run, and a row moved by an update
+        between two page ranges (read twice) is kept in its newest version.
         """
         url = connectorx_url(self.replica_dsn)
         xmin = self.snapshot.widened_xmin()
         empty_config = pl.DataFrame(schema=SOURCE_TABLES["config"] | {"_xmin": pl.Int64()})
+        count = len(self.slices)
+        with tempfile.TemporaryDirectory(prefix="dwh-slices-") as spill:
+            if count > 1:
+                self._set_children_aside(url, xmin, Path(spill))
 
-        def read(index: int) -> dict[str, pl.DataFrame]:
-            wheres = _slice_wheres(self.slices[index])
-            frames = {t: read_source_table(url, t, xmin, wheres[t], None) for t in _SLICED}
-            frames["config"] = (
-                read_source_table(url, "config", xmin, "", None) if index == 0 else empty_config
-            )
-            return {table: frames[table] for table in SOURCE_TABLES}
+            def read(index: int) -> dict[str, pl.DataFrame]:
+                piece = self.slices[index]
+                frames = {
+                    table: read_source_table(url, table, xmin, "", None)
+                    if count == 1
+                    else _set_aside(Path(spill), table, index)
+                    for table in _CHILDREN
+                }
+                frames["pipeline"] = read_source_table(
+                    url, "pipeline", xmin, piece.where("order_id"), None
+                )
+                frames["order"] = read_source_table(url, "order", xmin, piece.where("id"), None)
+                frames["config"] = (
+                    read_source_table(url, "config", xmin, "", None) if index == 0 else empty_config
+                )
+                return {table: frames[table] for table in SOURCE_TABLES}
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead: Future[dict[str, pl.DataFrame]] = pool.submit(read, 0)
-            for index in range(1, len(self.slices) + 1):
-                current = ahead.result()
-                if index < len(self.slices):
-                    ahead = pool.submit(read, index)
-                yield current
-                del current
+            yield from _read_ahead(read, count)
+
+    def _set_children_aside(self, url: str, xmin: str, spill: Path) -> None:
+        """Read ``stage`` and ``delivery`` whole, page range by page range, and write each
+        row to its slice's files under ``spill``."""
+        bounds = pl.Series([piece.lower for piece in self.slices[1:]], dtype=pl.String)
+        owners: pl.DataFrame = cx.read_sql(
+            url, "SELECT id AS pipeline_id, order_id FROM pipeline", return_type="polars"
+        )
+        slice_of = bounds.search_sorted(owners.get_column("order_id").cast(pl.String), "right")
+        owners = owners.select(
+            pl.col("pipeline_id").cast(pl.String), slice_of.cast(pl.UInt16).alias(_SLICE)
+        )
+        with connect(self.replica_dsn, "DWH_REPLICA_DSN", autocommit=True) as conn:
+            pages = {
+                table: int(
+                    (
+                        conn.execute(
+                            "SELECT pg_relation_size(%s::regclass)"
+                            " / current_setting('block_size')::int",
+                            (table,),
+                        ).fetchone()
+                        or (0,)
+                    )[0]
+                )
+                for table in _CHILDREN
+            }
+        ranges = [
+            (table, part, where)
+            for table in _CHILDREN
+            for part, where in enumerate(_page_ranges(pages[table], len(self.slices)))
+        ]
+
+        def read(index: int) -> pl.DataFrame:
+            table, _, where = ranges[index]
+            return read_source_table(url, table, xmin, where, None)
+
+        # Nothing else runs meanwhile: two reads at a time keep both cores busy.
+        reads = _read_ahead(read, len(ranges), workers=2)
+        for (table, part, _), frame in zip(ranges, reads, strict=True):
+            routed = frame.join(owners, on="pipeline_id", how="inner")
+            for (index,), rows in routed.partition_by(_SLICE, as_dict=True).items():
+                rows.drop(_SLICE).write_ipc(spill / f"{table}-{index}-{part}.arrow")
+
+
+_SLICE = "_slice"
+
+
+def _page_ranges(pages: int, count: int) -> list[str]:
+    """SQL conditions on ``ctid`` splitting a table of ``pages`` pages into ``count`` ranges;
+    the last is open-ended (rows appended meanwhile land there)."""
+    step = max(1, math.ceil(pages / count))
+    cuts = [step * i for i in range(1, count) if step * i < pages]
+    edges: list[int | None] = [None, *cuts, None]
+    conditions = []
+    for lo, hi in itertools.pairwise(edges):
+        bounds = []
+        if lo is not None:
+            bounds.append(f"ctid >= '({lo},0)'::tid")
+        if hi is not None:
+            bounds.append(f"ctid < '({hi},0)'::tid")
+        conditions.append(" AND ".join(bounds) or "TRUE")
+    return conditions
+
+
+def _set_aside(spill: Path, table: str, index: int) -> pl.DataFrame:
+    """The rows of ``table`` set aside for slice ``index``, newest version of each key."""
+    schema = SOURCE_TABLES[table] | {"_xmin": pl.Int64()}
+    files = sorted(spill.glob(f"{table}-{index}-*.arrow"))
+    frame = pl.concat([pl.read_ipc(f) for f in files]) if files else None
+    if frame is None:
+        return pl.DataFrame(schema=schema)
+    key = _CHILDREN[table]
+    if frame.get_column(key).is_duplicated().any():
+        frame = frame.sort("_xmin").unique(subset=key, keep="last", maintain_order=True)
+    return frame
+
+
+_T = TypeVar("_T")
+
+
+def _read_ahead(read: Callable[[int], _T], count: int, workers: int = 1) -> Iterator[_T]:
+    """``read(0)`` … ``read(count - 1)`` in order, the next ``workers`` started while the
+    current one is used."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque(pool.submit(read, index) for index in range(min(workers, count)))
+        for index in range(workers, count + workers):
+            current = pending.popleft().result()
+            if index < count:
+                pending.append(pool.submit(read, index))
+            yield current
+            del current
 
 
 def read_in_slices(replica_dsn: str, rows_per_slice: int) -> SlicedRead:
