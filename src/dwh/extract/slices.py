@@ -144,9 +144,11 @@ class SlicedRead:
             url, "SELECT id AS pipeline_id, order_id FROM pipeline", return_type="polars"
         )
         slice_of = bounds.search_sorted(owners.get_column("order_id").cast(pl.String), "right")
+        # Sorted once, looked up by binary search per range: a join would hash every
+        # pipeline again for each range.
         owners = owners.select(
             pl.col("pipeline_id").cast(pl.String), slice_of.cast(pl.UInt16).alias(_SLICE)
-        )
+        ).sort("pipeline_id")
         with connect(self.replica_dsn, "DWH_REPLICA_DSN", autocommit=True) as conn:
             pages = {
                 table: int(
@@ -164,7 +166,9 @@ class SlicedRead:
         ranges = [
             (table, part, where)
             for table in _CHILDREN
-            for part, where in enumerate(_page_ranges(pages[table], len(self.slices)))
+            for part, where in enumerate(
+                _page_ranges(pages[table], _RANGES_PER_SLICE * len(self.slices))
+            )
         ]
 
         def read(index: int) -> pl.DataFrame:
@@ -174,12 +178,25 @@ class SlicedRead:
         # Nothing else runs meanwhile: two reads at a time keep both cores busy.
         reads = _read_ahead(read, len(ranges), workers=2)
         for (table, part, _), frame in zip(ranges, reads, strict=True):
-            routed = frame.join(owners, on="pipeline_id", how="inner")
-            for (index,), rows in routed.partition_by(_SLICE, as_dict=True).items():
+            for (index,), rows in _route(frame, owners).partition_by(_SLICE, as_dict=True).items():
                 rows.drop(_SLICE).write_ipc(spill / f"{table}-{index}-{part}.arrow")
 
 
 _SLICE = "_slice"
+
+
+def _route(children: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
+    """``children`` with the slice of their pipeline (``owners``: ``pipeline_id`` sorted,
+    ``_slice``); children of pipelines not in ``owners`` are left out."""
+    ids = owners.get_column("pipeline_id")
+    wanted = children.get_column("pipeline_id")
+    at = ids.search_sorted(wanted, "left").clip(upper_bound=max(ids.len() - 1, 0))
+    found = ids.gather(at) == wanted if ids.len() else pl.repeat(False, wanted.len(), eager=True)
+    return children.with_columns(owners.get_column(_SLICE).gather(at).alias(_SLICE)).filter(found)
+
+
+# Page ranges per slice: each range read holds a quarter of a slice's children in memory.
+_RANGES_PER_SLICE = 4
 
 
 def _page_ranges(pages: int, count: int) -> list[str]:
@@ -203,7 +220,7 @@ def _set_aside(spill: Path, table: str, index: int) -> pl.DataFrame:
     """The rows of ``table`` set aside for slice ``index``, newest version of each key."""
     schema = SOURCE_TABLES[table] | {"_xmin": pl.Int64()}
     files = sorted(spill.glob(f"{table}-{index}-*.arrow"))
-    frame = pl.concat([pl.read_ipc(f) for f in files]) if files else None
+    frame = pl.concat([pl.read_ipc(f) for f in files], rechunk=True) if files else None
     if frame is None:
         return pl.DataFrame(schema=schema)
     key = _CHILDREN[table]
