@@ -172,7 +172,9 @@ def clean(raw: pl.LazyFrame, rules: TableRules, known_parent_ids: pl.LazyFrame |
         .with_columns(_convert(rules, c, dtype).alias(c) for c, dtype in rules.dtypes.items())
         .with_columns(pl.when(reasons != "").then(reasons).alias(_REASON))
         # Rows that broke a rule have a null here, so only keys shared by passing rows count.
-        .with_columns(passed_key.is_duplicated().alias(_REPEATED))
+        # Hashes are compared, twice as fast as text: a collision only sends a row through
+        # the exact pick among repeated keys (see _split), which keeps it.
+        .with_columns(passed_key.hash().is_duplicated().alias(_REPEATED))
     )
     if rules.parent is not None and known_parent_ids is not None:
         # One join marks both outcomes (a semi and an anti join would probe twice), and only
