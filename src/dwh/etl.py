@@ -400,8 +400,9 @@ def _first_load_slices(
         say(f"first load: slice {index}/{len(read.slices)} loaded ({sum(counts.values())} rows)")
         del batch, facts
     next(slices, None)  # lets the reader finish
-    if performers:
-        insert({"dim_performers": merge_dim_performers(performers).collect()})
+    dim = merge_dim_performers(performers).collect()
+    if dim.height:
+        insert({"dim_performers": dim})
     report.extracted = dict(extracted)
     return dict(loaded), plan
 

@@ -77,7 +77,9 @@ def dim_performers_from_counts(performers: pl.LazyFrame, counts: pl.LazyFrame) -
 def merge_dim_performers(parts: Sequence[pl.LazyFrame]) -> pl.LazyFrame:
     """One ``dim_performers`` from several built over disjoint sets of deliveries, each with
     the performers derived from exactly those deliveries (a first load in slices): equal to
-    building it from their union."""
+    building it from their union (no parts: no performers)."""
+    if not parts:
+        return DimPerformersSchema.create_empty().lazy()
     return (
         pl.concat(parts)
         .group_by("performer_id")
