@@ -11,7 +11,8 @@ for clarity. Loads are serialised with an advisory lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -424,22 +425,41 @@ def load_ods(
     if stray := sorted(set(cursors) - set(frames)):
         # A cursor only means something next to the data read up to it.
         raise ValueError(f"cursors for tables not loaded in this call: {stray}")
+    with _load_transaction(dsn, [*frames, "quarantine"]) as cur:
+        if on_begin is not None:
+            on_begin(_transaction_time(cur))
+        results = _load(cur, frames, quarantine, full_snapshot=full_snapshot)
+        _record_success(cur, results, cursors)
+    _log(results)
+    return results
+
+
+@contextmanager
+def _load_transaction(dsn: str, tables: Sequence[str]) -> Iterator[psycopg.Cursor[Any]]:
+    """One load's transaction, under the load lock. If it fails, nothing of it is kept, the
+    status of ``tables`` is recorded as ``failed`` in a separate transaction, and the error
+    is re-raised."""
     try:
         with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            if on_begin is not None:
-                on_begin(_transaction_time(cur))
-            results = _load(cur, frames, quarantine, full_snapshot=full_snapshot)
-            for name, counts in results.items():
-                _write_state(cur, name, counts.rows, "succeeded", cursors)
+            yield cur
     except ConfigError:
         raise  # could not even connect: there is nowhere to record the failure
     except Exception:
-        _record_failure(dsn, [*frames, "quarantine"])
+        _record_failure(dsn, tables)
         raise
+
+
+def _log(results: Mapping[str, LoadCounts]) -> None:
     for name, counts in results.items():
         log.info("ods.%s: %s", name, counts)
-    return results
+
+
+def _record_success(
+    cur: psycopg.Cursor[Any], results: Mapping[str, LoadCounts], cursors: Mapping[str, str | None]
+) -> None:
+    for name, counts in results.items():
+        _write_state(cur, name, counts.rows, "succeeded", cursors)
 
 
 def _is_empty(cur: psycopg.Cursor[Any], target: _Target) -> bool:
@@ -541,41 +561,31 @@ def load_ods_in_slices(
     Raises if an ODS table is not empty. On failure nothing is kept and the tables' status
     is recorded as ``failed``, as :func:`load_ods` does.
     """
-    try:
-        with connect(dsn, "DWH_ODS_DSN") as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            began = _transaction_time(cur)
-            if on_begin is not None:
-                on_begin(began)
-            if filled := [name for name, t in TARGETS.items() if not _is_empty(cur, t)]:
-                raise ValueError(f"a load in slices fills an empty ODS; these are not: {filled}")
-            recreate = {name: _drop_indexes(cur, target) for name, target in TARGETS.items()}
-            quarantine = sql.Identifier(_create_stage(cur, "quarantine", list(QUARANTINE_SCHEMA)))
-            rows = dict.fromkeys([*TARGETS, "quarantine"], 0)
-            for tables, quarantined in batches:
-                for name, frame in _prepare(tables).items():
-                    _append(cur, TARGETS[name], frame, began)
-                    rows[name] += frame.height
-                    failpoint("ods.loading")
-                _copy_frame(cur, quarantine, _quarantine_frame(quarantined))
-                rows["quarantine"] += quarantined.height
-            for name, target in TARGETS.items():
-                _restore_indexes(cur, target, recreate[name])
-            cur.execute(sql.SQL("ANALYZE {}").format(quarantine))
-            results = {name: LoadCounts(n, inserted=n) for name, n in rows.items()}
-            results["performers"] = _derive_performers(cur, whole=True)
-            inserted, updated = _load_quarantine(cur)
-            results["quarantine"] = LoadCounts(rows["quarantine"], inserted, updated)
-            final = cursors()
-            for name, counts in results.items():
-                _write_state(cur, name, counts.rows, "succeeded", final)
-    except ConfigError:
-        raise
-    except Exception:
-        _record_failure(dsn, [*TARGETS, "quarantine"])
-        raise
-    for name, counts in results.items():
-        log.info("ods.%s: %s", name, counts)
+    with _load_transaction(dsn, [*TARGETS, "quarantine"]) as cur:
+        began = _transaction_time(cur)
+        if on_begin is not None:
+            on_begin(began)
+        if filled := [name for name, t in TARGETS.items() if not _is_empty(cur, t)]:
+            raise ValueError(f"a load in slices fills an empty ODS; these are not: {filled}")
+        recreate = {name: _drop_indexes(cur, target) for name, target in TARGETS.items()}
+        quarantine = sql.Identifier(_create_stage(cur, "quarantine", list(QUARANTINE_SCHEMA)))
+        rows = dict.fromkeys([*TARGETS, "quarantine"], 0)
+        for tables, quarantined in batches:
+            for name, frame in _prepare(tables).items():
+                _append(cur, TARGETS[name], frame, began)
+                rows[name] += frame.height
+                failpoint("ods.loading")
+            _copy_frame(cur, quarantine, _quarantine_frame(quarantined))
+            rows["quarantine"] += quarantined.height
+        for name, target in TARGETS.items():
+            _restore_indexes(cur, target, recreate[name])
+        cur.execute(sql.SQL("ANALYZE {}").format(quarantine))
+        results = {name: LoadCounts(n, inserted=n) for name, n in rows.items()}
+        results["performers"] = _derive_performers(cur, whole=True)
+        inserted, updated = _load_quarantine(cur)
+        results["quarantine"] = LoadCounts(rows["quarantine"], inserted, updated)
+        _record_success(cur, results, cursors())
+    _log(results)
     return results
 
 
