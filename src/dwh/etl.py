@@ -104,9 +104,10 @@ class EtlReport:
 
 @contextmanager
 def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's seconds to ``steps[name]`` (a step run once per slice adds up)."""
     started = time.perf_counter()
     yield
-    steps[name] = time.perf_counter() - started
+    steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
 
 
 def migrate(dsns: Dsns) -> list[str]:
