@@ -22,7 +22,7 @@ import json
 import queue
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -413,13 +413,23 @@ def reconcile_deletes(dsns: Dsns) -> int:
     return mark_orders_deleted(dsns.ods, deleted_order_ids(dsns.replica, dsns.ods))
 
 
-def settle_replica(dsns: Dsns, changes: Changes) -> int:
-    """After the ODS load of ``changes``: mark the orders the source deleted (a whole read
-    has marked them already), then record the replica's snapshot as completely loaded.
-    Returns the orders marked deleted."""
+def _reconciles(changes: Changes) -> bool:
+    """Whether the run must look for deleted orders: a whole read marks them by itself, and a
+    replica that has not moved deleted nothing."""
+    return not changes.unchanged and not all(changes.full.values())
+
+
+def settle_replica(dsns: Dsns, changes: Changes, gone: Sequence[str] | None = None) -> int:
+    """After the ODS load of ``changes``: mark the orders the source deleted (``gone`` if
+    already found), then record the replica's snapshot as completely loaded. Returns the
+    orders marked deleted."""
     if changes.unchanged:
         return 0
-    deleted = 0 if all(changes.full.values()) else reconcile_deletes(dsns)
+    deleted = 0
+    if _reconciles(changes):
+        if gone is None:
+            gone = deleted_order_ids(dsns.replica, dsns.ods)
+        deleted = mark_orders_deleted(dsns.ods, list(gone))
     _record_snapshot(dsns, changes.snapshot)
     return deleted
 
@@ -574,13 +584,22 @@ def run_etl(
         record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
-        with _timed(steps, "load ODS"):
-            report.ods = load_changes(dsns, changes, batch)
-        failpoint("ods.committed")
-        say("ODS loaded")
-        if not changes.unchanged:
-            with _timed(steps, "reconcile deletes"):
-                report.deleted_orders = settle_replica(dsns, changes)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The orders the source deleted are the ODS's live ones it no longer has; the load
+            # only brings keys the source had, so they can be looked for while it runs.
+            gone = (
+                pool.submit(deleted_order_ids, dsns.replica, dsns.ods)
+                if _reconciles(changes)
+                else None
+            )
+            with _timed(steps, "load ODS"):
+                report.ods = load_changes(dsns, changes, batch)
+            failpoint("ods.committed")
+            say("ODS loaded")
+            if not changes.unchanged:
+                with _timed(steps, "reconcile deletes"):
+                    found = gone.result() if gone is not None else None
+                    report.deleted_orders = settle_replica(dsns, changes, found)
         report.dds = propagate(dsns, settings, full=full_refresh, steps=steps)
         say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started

@@ -224,3 +224,33 @@ def test_performers_are_derived_from_all_deliveries(ods_dsn: str) -> None:
     assert performers.filter(pl.col("deliveries_count") > 0).equals(derived)
     # Performer 900 no longer has deliveries: still listed (it was seen), with count 0.
     assert performers.filter(pl.col("performer_id") == uid(900))["deliveries_count"].item() == 0
+
+
+def test_incremental_loads_rederive_the_performers_a_change_moves(ods_dsn: str) -> None:
+    load_ods(ods_dsn, snapshot(), None, full_snapshot=True)
+    deliveries = snapshot()["deliveries"]
+
+    def performers() -> pl.DataFrame:
+        return _read(ods_dsn)["performers"]
+
+    def load(changed: pl.DataFrame) -> LoadCounts:
+        return load_ods(ods_dsn, {"deliveries": changed}, None, full_snapshot=False)["performers"]
+
+    before = performers()
+    # A release changes neither a performer's deliveries nor its assignment times.
+    released = deliveries.head(1).with_columns(released_at=pl.col("assigned_at"))
+    assert load(released) == LoadCounts(rows=0)
+    assert_frame_equal(performers(), before)  # _loaded_at included
+
+    # Re-assigned from 901 to a new performer, and one of 900's assignments moved later.
+    reassigned = deliveries.slice(1, 1).with_columns(performer_id=pl.lit(uid(902)))
+    moved = deliveries.slice(2, 1).with_columns(
+        assigned_at=pl.col("assigned_at") + pl.duration(hours=1)
+    )
+    # 902 is new, 900's last assignment moved, 901 has no delivery left (kept, count 0).
+    assert load(pl.concat([reassigned, moved])) == LoadCounts(rows=2, inserted=1, updated=2)
+    ods = _read(ods_dsn)
+    derived = build_performers(ods["deliveries"].lazy()).collect()
+    kept = ods["performers"].drop("_loaded_at")
+    assert kept.filter(pl.col("deliveries_count") > 0).equals(derived)
+    assert kept.filter(pl.col("deliveries_count") == 0)["performer_id"].to_list() == [uid(901)]

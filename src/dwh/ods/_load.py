@@ -201,22 +201,31 @@ def _upsert(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> tuple[int,
         ),
         changed=changed,
     )
-    # A small batch against a big table: probing the primary key per staged row beats hashing
-    # the whole table, but the planner tends to pick the hash join. Decide by the sizes.
-    few = cur.execute(
+    inserted, updated = cur.execute(statement).fetchone() or (0, 0)
+    return int(inserted), int(updated)
+
+
+@contextmanager
+def _probing_if_few(cur: psycopg.Cursor[Any], stage: str, table: str) -> Iterator[None]:
+    """Joins of ``stage`` with ``table`` probe ``table``'s indexes when ``stage`` is small.
+
+    A small batch against a big table: probing the primary key per staged row beats hashing
+    the whole table, but the planner tends to pick the hash join. Decide by the sizes.
+    """
+    row = cur.execute(
         sql.SQL(
             "SELECT (SELECT count(*) FROM {stage}) * 50 < greatest(reltuples, 0)"
             " FROM pg_class WHERE oid = {table}::regclass"
-        ).format(stage=sql.Identifier(stage), table=sql.Literal(f"{SCHEMA}.{target.table}"))
+        ).format(stage=sql.Identifier(stage), table=sql.Literal(f"{SCHEMA}.{table}"))
     ).fetchone()
-    if few and few[0]:
+    few = bool(row and row[0])
+    if few:
         cur.execute("SET LOCAL enable_hashjoin = off")
         cur.execute("SET LOCAL enable_mergejoin = off")
-    inserted, updated = cur.execute(statement).fetchone() or (0, 0)
-    if few and few[0]:  # (a failed statement aborts the transaction, settings and all)
+    yield
+    if few:  # (a failed statement aborts the transaction, settings and all)
         cur.execute("SET LOCAL enable_hashjoin = on")
         cur.execute("SET LOCAL enable_mergejoin = on")
-    return int(inserted), int(updated)
 
 
 def _mark_deleted(cur: psycopg.Cursor[Any], target: _Target, stage: str) -> int:
@@ -280,26 +289,32 @@ WHERE p.deliveries_count <> 0 {scope}
 _AFFECTED_PERFORMERS = "_affected_performers"
 
 
-def _collect_affected_performers(cur: psycopg.Cursor[Any], stage: str) -> None:
-    """Before deliveries are upserted: the performers they had and the ones they get."""
+def _collect_affected_performers(cur: psycopg.Cursor[Any], stage: str) -> int:
+    """Before deliveries are upserted: the performers whose figures the upsert changes, those
+    a delivery is new to or taken from and those whose delivery's ``assigned_at`` moves (a
+    release alone changes none of them). Returns how many."""
     cur.execute(
         sql.SQL(
             """
             CREATE TEMP TABLE {affected} ON COMMIT DROP AS
-            SELECT performer_id FROM {stage} WHERE performer_id IS NOT NULL
-            UNION
-            SELECT d.performer_id FROM ods.deliveries AS d
-            JOIN {stage} AS s ON s.pipeline_id = d.pipeline_id
-            WHERE d.performer_id IS NOT NULL
+            SELECT DISTINCT p.performer_id
+            FROM {stage} AS s LEFT JOIN ods.deliveries AS d ON d.pipeline_id = s.pipeline_id
+            CROSS JOIN LATERAL (VALUES (s.performer_id), (d.performer_id)) AS p (performer_id)
+            WHERE p.performer_id IS NOT NULL
+              AND (d.pipeline_id IS NULL
+                   OR ROW(d.performer_id, d.assigned_at)
+                      IS DISTINCT FROM ROW(s.performer_id, s.assigned_at))
             """
         ).format(affected=sql.Identifier(_AFFECTED_PERFORMERS), stage=sql.Identifier(stage))
     )
+    return cur.rowcount
 
 
 def _derive_performers(cur: psycopg.Cursor[Any], *, whole: bool) -> LoadCounts:
     """Recompute ``ods.performers`` from ``ods.deliveries`` (SQL twin of
-    :func:`dwh.ods.build_performers`): all of them after a full snapshot, else only those whose
-    deliveries this load touched — no other performer's figures can have changed."""
+    :func:`dwh.ods.build_performers`): all of them after a full snapshot, else only those
+    :func:`_collect_affected_performers` found — no other performer's figures can have
+    changed."""
     scope = (
         "" if whole else f"AND performer_id IN (SELECT performer_id FROM {_AFFECTED_PERFORMERS})"
     )
@@ -597,6 +612,7 @@ def _load(
     full_snapshot: bool,
 ) -> dict[str, LoadCounts]:
     results: dict[str, LoadCounts] = {}
+    affected = 0
     # Staged first: marking deletions must spare keys quarantined in this very run.
     _stage(cur, "quarantine", list(QUARANTINE_SCHEMA), quarantine)
     for name, frame in frames.items():
@@ -608,13 +624,16 @@ def _load(
             continue
         stage = _stage(cur, name, target.columns, frame)
         failpoint("ods.loading")
-        if name == "deliveries" and not full_snapshot:
-            _collect_affected_performers(cur, stage)
-        inserted, updated = _upsert(cur, target, stage)
+        with _probing_if_few(cur, stage, target.table):
+            if name == "deliveries" and not full_snapshot:
+                affected = _collect_affected_performers(cur, stage)
+            inserted, updated = _upsert(cur, target, stage)
         deleted = _mark_deleted(cur, target, stage) if full_snapshot and target.soft_delete else 0
         results[name] = LoadCounts(len(frame), inserted, updated, deleted)
-    if "deliveries" in frames:
+    if "deliveries" in frames and (full_snapshot or affected):
         results["performers"] = _derive_performers(cur, whole=full_snapshot)
+    elif "deliveries" in frames:
+        results["performers"] = LoadCounts(0)
     inserted, updated = _load_quarantine(cur)
     results["quarantine"] = LoadCounts(len(quarantine), inserted, updated)
     return results

@@ -20,7 +20,7 @@ from dwh.engines.postgres import connect, connectorx_url
 
 _FINGERPRINT = """
 SELECT (registered_at AT TIME ZONE 'UTC')::date AS day, count(*) AS keys,
-       sum(hashtext(id::text)::bigint) AS checksum
+       sum(uuid_hash(id)::bigint) AS checksum
 FROM {table} {where} GROUP BY 1
 """
 _KEYS = """
