@@ -69,7 +69,10 @@ from dwh.ods import (
     load_ods,
     load_ods_in_slices,
     mark_orders_deleted,
+    ods_changes_ahead,
+    ods_watermark,
     read_ods_changes,
+    read_performer_changes,
     upgrade_ods,
 )
 from dwh.ods.models import DATA_TABLES, SCHEMA
@@ -501,6 +504,64 @@ def load_dds_layer(
     return loaded, written
 
 
+def _dds_caught_up(dsns: Dsns) -> datetime | None:
+    """The DDS watermark if the DDS holds everything the ODS does (no earlier run left
+    anything to propagate), else ``None``."""
+    after = dds_watermark(dsns)
+    return after if after is not None and after == ods_watermark(dsns.ods) else None
+
+
+def _load_and_propagate(
+    dsns: Dsns,
+    settings: Settings,
+    changes: Changes,
+    batch: OdsBatch,
+    pool: ThreadPoolExecutor,
+    *,
+    after: datetime,
+    steps: dict[str, float],
+) -> tuple[dict[str, LoadCounts], dict[str, int]]:
+    """An incremental run's ODS load in ``pool``, with the facts it changes built and loaded
+    into the DDS alongside (the ODS's write path is the server's work; ours overlaps it).
+
+    The DDS must be caught up with the ODS up to ``after``. The touched orders are read as the
+    ODS holds them before the load, with the batch's rows in their place
+    (:func:`dwh.ods.ods_changes_ahead`); performers, whose figures span all their deliveries,
+    and the DDS watermark follow once the load has committed. Facts that land before a load
+    that then fails hold the source's rows all the same: the next run reads them again and
+    loads the same versions.
+    """
+
+    def load_ods_timed() -> dict[str, LoadCounts]:
+        with _timed(steps, "load ODS"):
+            return load_changes(dsns, changes, batch)
+
+    load = pool.submit(load_ods_timed)
+    with _timed(steps, "read ODS changes"):
+        ahead = ods_changes_ahead(dsns.ods, batch.tables)
+    with _timed(steps, "build DDS"):
+        facts = build_dds(ahead, settings)
+    with clickhouse_session(dsns) as client:
+        loaded, written = load_dds_layer(dsns, client, facts, settings, whole=False, steps=steps)
+        with _timed(steps, "wait for the ODS load"):
+            ods = load.result()
+        failpoint("ods.committed")
+        upto = ods_watermark(dsns.ods)
+        if upto is not None and upto > after:
+            with _timed(steps, "performers"):
+                performers = read_performer_changes(dsns.ods, after, upto)
+                dim = dim_performers_from_counts(
+                    performers["performers"].lazy(), performers["performer_counts"].lazy()
+                ).collect()
+                if dim.height:
+                    version = time.time_ns() // 1000
+                    dims = {"dim_performers": dim}
+                    loaded |= load_dds(client, dims, version=version, rules=False)
+    failpoint("dds.loaded")
+    _finish_propagation(dsns, loaded, written, watermark=upto)
+    return ods, loaded
+
+
 def _ods_is_empty(dsns: Dsns) -> bool:
     probe = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {SCHEMA}.{t})" for t in DATA_TABLES)
     with connect(dsns.ods, "DWH_ODS_DSN") as conn:
@@ -584,7 +645,8 @@ def run_etl(
         record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        caught_up = None if full_refresh or changes.unchanged else _dds_caught_up(dsns)
+        with ThreadPoolExecutor(max_workers=2) as pool:
             # The orders the source deleted are the ODS's live ones it no longer has; the load
             # only brings keys the source had, so they can be looked for while it runs.
             gone = (
@@ -592,15 +654,23 @@ def run_etl(
                 if _reconciles(changes)
                 else None
             )
-            with _timed(steps, "load ODS"):
-                report.ods = load_changes(dsns, changes, batch)
-            failpoint("ods.committed")
+            if caught_up is not None:
+                report.ods, report.dds = _load_and_propagate(
+                    dsns, settings, changes, batch, pool, after=caught_up, steps=steps
+                )
+            else:
+                with _timed(steps, "load ODS"):
+                    report.ods = load_changes(dsns, changes, batch)
+                failpoint("ods.committed")
             say("ODS loaded")
             if not changes.unchanged:
                 with _timed(steps, "reconcile deletes"):
                     found = gone.result() if gone is not None else None
                     report.deleted_orders = settle_replica(dsns, changes, found)
-        report.dds = propagate(dsns, settings, full=full_refresh, steps=steps)
+        # Whatever the ODS holds that the DDS does not yet: all of it, or only the deletes
+        # just marked after a propagation alongside the load.
+        rest = propagate(dsns, settings, full=full_refresh, steps=steps)
+        report.dds = dict(Counter(report.dds) + Counter(rest))
         say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started
     return report

@@ -10,7 +10,14 @@ from dwh.ods._load import LoadCounts, load_ods, load_ods_in_slices
 from dwh.ods._migrate import downgrade_ods, upgrade_ods
 from dwh.ods._partitions import ensure_event_partitions
 from dwh.ods._read import read_ods
-from dwh.ods.changes import OdsChanges, first_load_changes, read_ods_changes
+from dwh.ods.changes import (
+    OdsChanges,
+    first_load_changes,
+    ods_changes_ahead,
+    ods_watermark,
+    read_ods_changes,
+    read_performer_changes,
+)
 from dwh.ods.configs import ConfigsSchema, clean_configs
 from dwh.ods.deletes import deleted_order_ids, mark_orders_deleted
 from dwh.ods.deliveries import DeliveriesSchema, clean_deliveries
@@ -70,7 +77,10 @@ __all__ = [
     "load_ods",
     "load_ods_in_slices",
     "mark_orders_deleted",
+    "ods_changes_ahead",
+    "ods_watermark",
     "read_ods",
     "read_ods_changes",
+    "read_performer_changes",
     "upgrade_ods",
 ]

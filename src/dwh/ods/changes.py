@@ -22,6 +22,7 @@ import polars as pl
 
 from dwh.dds.dim_performers import performer_counts
 from dwh.engines.postgres import connectorx_url
+from dwh.ods._load import TARGETS
 from dwh.ods._read import frame_schema, ods_frame_schema, read_table, select_sql
 from dwh.ods.models import DATA_TABLES, SCHEMA
 from dwh.ods.performers import build_performers
@@ -29,6 +30,9 @@ from dwh.ods.performers import build_performers
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEYS_PER_QUERY = 100_000
 _PERFORMERS_BY_KEY = 200
+_COUNTS_SCHEMA = pl.Schema(
+    {"performer_id": pl.String(), "deliveries_count": pl.UInt32(), "completed_count": pl.UInt32()}
+)
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,7 @@ def _performer_counts(url: str, performer_ids: pl.Series) -> pl.DataFrame:
     """:func:`dwh.dds.performer_counts` of the performers, counted by the server over all their
     deliveries: by key for a few performers; for many — a change spread over history touches
     most of them — one sequential scan beats millions of index look-ups."""
-    schema = {
-        "performer_id": pl.String(),
-        "deliveries_count": pl.UInt32(),
-        "completed_count": pl.UInt32(),
-    }
+    schema = _COUNTS_SCHEMA
     if performer_ids.is_empty():
         return pl.DataFrame(schema=schema)
     count = (
@@ -154,13 +154,7 @@ def read_ods_changes(
         whole = {t: read_table(url, t, "") for t in DATA_TABLES}
         return OdsChanges(_derived_views(whole), watermark)
 
-    lower = f"'{(after or _EPOCH).isoformat()}'::timestamptz"
-    upper = f"'{watermark.isoformat()}'::timestamptz"
-
-    def changed(alias: str) -> str:
-        """Rows of ``alias`` written after the old watermark, up to the new one."""
-        return f"{alias}._loaded_at > {lower} AND {alias}._loaded_at <= {upper}"
-
+    changed = _changed_range(after, watermark)
     stage_only = pl.Series("id", [], dtype=pl.String)
     if registered is not None:
         since, until = (f"'{d.isoformat()}'::timestamp AT TIME ZONE 'UTC'" for d in registered)
@@ -187,6 +181,68 @@ def read_ods_changes(
     return OdsChanges(frames, watermark)
 
 
+def _merged(
+    current: pl.DataFrame, incoming: Mapping[str, pl.DataFrame] | None, table: str
+) -> pl.DataFrame:
+    """``current`` ODS rows of ``table`` with the rows ``incoming`` is about to merge in place
+    of those sharing their key, as the merge will leave them (``_deleted_at`` cleared)."""
+    new = (incoming or {}).get(table)
+    if new is None or new.is_empty():
+        return current
+    key = TARGETS[table].key
+    stamped = new.with_columns(
+        pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC")).alias("_loaded_at"),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("_deleted_at"),
+    ).select(pl.col(n).cast(d) for n, d in current.schema.items())
+    return pl.concat([current.join(stamped.select(key), on=key, how="anti"), stamped])
+
+
+def _read_orders(
+    pool: ThreadPoolExecutor,
+    url: str,
+    order_ids: pl.Series,
+    stage_only: pl.Series,
+    incoming: Mapping[str, pl.DataFrame] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """``orders, pipelines, stages, stage_pipelines, deliveries`` of :class:`OdsChanges` for
+    the touched orders and the pipelines with only a changed stage, with ``incoming`` rows
+    (see :func:`_merged`) in place; reads that do not depend on each other run in ``pool``."""
+    orders = pool.submit(_read_keys, url, "orders", "id", order_ids)
+    pipelines = _merged(_read_keys(url, "pipelines", "order_id", order_ids), incoming, "pipelines")
+    pipeline_ids = pipelines.get_column("id")
+    stage_only = stage_only.filter(~stage_only.is_in(pipeline_ids.implode()))
+    stages = pool.submit(
+        _read_keys, url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])
+    )
+    deliveries = _read_keys(url, "deliveries", "pipeline_id", pipeline_ids)
+    return {
+        "orders": _merged(orders.result(), incoming, "orders"),
+        "pipelines": pipelines,
+        "stages": _merged(stages.result(), incoming, "stages"),
+        "stage_pipelines": _read_keys(url, "pipelines", "id", stage_only),
+        "deliveries": _merged(deliveries, incoming, "deliveries"),
+    }
+
+
+def _configs_since(first_new: str) -> str:
+    """``WHERE`` of the configs :class:`OdsChanges` holds when ``first_new`` (SQL) is the
+    first new tariff: dim_configs needs the one in force before it to close its validity."""
+    return f"""WHERE t.fetched_at >= coalesce(
+        (SELECT max(fetched_at) FROM {SCHEMA}.configs WHERE fetched_at < ({first_new})),
+        ({first_new}))"""
+
+
+def _changed_performer_ids(url: str, changed: Callable[[str], str]) -> pl.Series:
+    """A performer's figures change with its deliveries' rows (a release) or with its ODS row
+    (the loader updates it when a delivery is assigned to it or taken from it)."""
+    return _ids(
+        url,
+        f"SELECT d.performer_id::text AS id FROM {SCHEMA}.deliveries AS d"
+        f" WHERE {changed('d')} AND d.performer_id IS NOT NULL"
+        f" UNION SELECT f.performer_id::text FROM {SCHEMA}.performers AS f WHERE {changed('f')}",
+    )
+
+
 def _read_changed(
     pool: ThreadPoolExecutor,
     url: str,
@@ -197,38 +253,94 @@ def _read_changed(
 ) -> dict[str, pl.DataFrame]:
     """The frames of :class:`OdsChanges` for the touched orders and the pipelines with only a
     changed stage; reads that do not depend on each other run in ``pool``."""
-    orders = pool.submit(_read_keys, url, "orders", "id", order_ids)
-    pipelines = _read_keys(url, "pipelines", "order_id", order_ids)
-    pipeline_ids = pipelines.get_column("id")
-    stage_only = stage_only.filter(~stage_only.is_in(pipeline_ids.implode()))
-    stages = pool.submit(
-        _read_keys, url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])
-    )
-    deliveries = _read_keys(url, "deliveries", "pipeline_id", pipeline_ids)
-    # A performer's figures change with its deliveries' rows (a release) or with its ODS row
-    # (the loader updates it when a delivery is assigned to it or taken from it).
-    performer_ids = _ids(
-        url,
-        f"SELECT d.performer_id::text AS id FROM {SCHEMA}.deliveries AS d"
-        f" WHERE {changed('d')} AND d.performer_id IS NOT NULL"
-        f" UNION SELECT f.performer_id::text FROM {SCHEMA}.performers AS f WHERE {changed('f')}",
-    )
+    frames = _read_orders(pool, url, order_ids, stage_only)
+    performer_ids = _changed_performer_ids(url, changed)
     if registered is not None:  # a backfill rebuilds the performers of its deliveries too
-        rebuilt = deliveries.get_column("performer_id").drop_nulls()
+        rebuilt = frames["deliveries"].get_column("performer_id").drop_nulls()
         performer_ids = pl.concat([performer_ids, rebuilt]).unique()
-    # dim_configs needs the tariff in force before the first new one to close its validity.
-    first_new = f"SELECT min(c.fetched_at) FROM {SCHEMA}.configs AS c WHERE {changed('c')}"
-    configs = f"""WHERE t.fetched_at >= coalesce(
-        (SELECT max(fetched_at) FROM {SCHEMA}.configs WHERE fetched_at < ({first_new})),
-        ({first_new}))"""
     counts = pool.submit(_performer_counts, url, performer_ids)
-    return {
-        "orders": orders.result(),
-        "pipelines": pipelines,
-        "stages": stages.result(),
-        "stage_pipelines": _read_keys(url, "pipelines", "id", stage_only),
-        "deliveries": deliveries,
-        "configs": read_table(url, "configs", configs),
+    first_new = f"SELECT min(c.fetched_at) FROM {SCHEMA}.configs AS c WHERE {changed('c')}"
+    return frames | {
+        "configs": read_table(url, "configs", _configs_since(first_new)),
         "performers": _read_keys(url, "performers", "performer_id", performer_ids),
         "performer_counts": counts.result(),
+    }
+
+
+def _changed_range(after: datetime | None, upto: datetime) -> Callable[[str], str]:
+    lower = f"'{(after or _EPOCH).isoformat()}'::timestamptz"
+    upper = f"'{upto.isoformat()}'::timestamptz"
+
+    def changed(alias: str) -> str:
+        """Rows of ``alias`` written after ``after``, up to ``upto``."""
+        return f"{alias}._loaded_at > {lower} AND {alias}._loaded_at <= {upper}"
+
+    return changed
+
+
+def ods_watermark(dsn: str) -> datetime | None:
+    """The newest ``_loaded_at`` in the ODS: what the DDS has caught up with once its
+    watermark is this."""
+    return _watermark(connectorx_url(dsn))
+
+
+def ods_changes_ahead(dsn: str, incoming: Mapping[str, pl.DataFrame]) -> OdsChanges:
+    """What :func:`read_ods_changes` will return for the orders ``incoming`` touches once it is
+    merged into the ODS, read while that merge is still under way.
+
+    ``incoming`` maps ODS tables to the cleaned frames :func:`dwh.ods.load_ods` is merging
+    (``clean_*`` schemas). The touched orders' rows are read as the ODS holds them now, with
+    ``incoming``'s in place of those sharing their key — what the merge leaves. An unchanged
+    row among them only makes its order be rebuilt to the same facts. ``performers`` and
+    ``performer_counts`` are empty: a performer's figures span all its deliveries, so they
+    are read once the merge has committed (:func:`read_performer_changes`). ``watermark`` is
+    ``None``: it is the ODS's once the merge has committed.
+    """
+    url = connectorx_url(dsn)
+    empty = pl.Series("id", [], dtype=pl.String)
+
+    def column(table: str, name: str) -> pl.Series:
+        frame = incoming.get(table)
+        return empty if frame is None else frame.get_column(name).cast(pl.String).rename("id")
+
+    pipelines = incoming.get(
+        "pipelines", pl.DataFrame(schema={"id": pl.String, "order_id": pl.String})
+    )
+    delivered = column("deliveries", "pipeline_id")
+    known = delivered.filter(~delivered.is_in(pipelines.get_column("id").implode()))
+    delivered_orders = _read_keys(url, "pipelines", "id", known, ("id", "order_id"))
+    order_ids = pl.concat(
+        [
+            column("orders", "id"),
+            column("pipelines", "order_id"),
+            pipelines.filter(pl.col("id").is_in(delivered.implode()))
+            .get_column("order_id")
+            .rename("id"),
+            delivered_orders.get_column("order_id").rename("id"),
+        ]
+    ).unique()
+    stage_only = column("stages", "pipeline_id").unique()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        frames = _read_orders(pool, url, order_ids, stage_only, incoming)
+    configs = incoming.get("configs")
+    if configs is None or configs.is_empty():
+        frames["configs"] = pl.DataFrame(schema=ods_frame_schema("configs"))
+    else:
+        first_new = f"'{configs.get_column('fetched_at').min().isoformat()}'::timestamptz"  # type: ignore[union-attr]
+        frames["configs"] = _merged(
+            read_table(url, "configs", _configs_since(first_new)), incoming, "configs"
+        )
+    frames["performers"] = pl.DataFrame(schema=ods_frame_schema("performers"))
+    frames["performer_counts"] = pl.DataFrame(schema=_COUNTS_SCHEMA)
+    return OdsChanges(frames, None)
+
+
+def read_performer_changes(dsn: str, after: datetime, upto: datetime) -> dict[str, pl.DataFrame]:
+    """``performers`` and ``performer_counts`` of :class:`OdsChanges` for the ODS rows written
+    after ``after``, up to ``upto``: what :func:`ods_changes_ahead` leaves out."""
+    url = connectorx_url(dsn)
+    performer_ids = _changed_performer_ids(url, _changed_range(after, upto))
+    return {
+        "performers": _read_keys(url, "performers", "performer_id", performer_ids),
+        "performer_counts": _performer_counts(url, performer_ids),
     }
