@@ -17,7 +17,7 @@ from dwh.config import get_settings
 from dwh.engines.embedded import Dsns, start_embedded
 from dwh.extract import Changes
 from dwh.observability import track_run
-from dwh.ods import LoadCounts, OdsBatch
+from dwh.ods import OdsBatch
 from dwh.tasks import migrate, retried, step
 
 
@@ -34,9 +34,15 @@ def clean(dsns: Dsns, raw: Mapping[str, pl.DataFrame]) -> OdsBatch:
 
 
 @retried
-def load_ods(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
-    """Merge the batch and its cursors into the ODS."""
-    return steps.load_changes(dsns, changes, batch)
+def load_and_propagate(
+    dsns: Dsns, changes: Changes, batch: OdsBatch, report: steps.EtlReport, full_refresh: bool
+) -> steps.EtlReport:
+    """Merge the batch into the ODS, mark deletes, rebuild changed facts in ClickHouse and
+    refresh the hourly tables and marts they touch."""
+    say = get_run_logger().info
+    settings = get_settings()
+    steps.load_and_propagate(dsns, settings, changes, batch, report, say, full_refresh=full_refresh)
+    return report
 
 
 @retried
@@ -44,18 +50,6 @@ def first_load(dsns: Dsns, report: steps.EtlReport) -> steps.EtlReport:
     """Fill an empty ODS and the DDS from the whole replica, slice by slice."""
     steps.first_load(dsns, get_settings(), report, get_run_logger().info)
     return report
-
-
-@retried
-def settle_replica(dsns: Dsns, changes: Changes) -> int:
-    """Mark orders the source deleted; record the replica snapshot as loaded."""
-    return steps.settle_replica(dsns, changes)
-
-
-@retried
-def propagate(dsns: Dsns, full_refresh: bool) -> dict[str, int]:
-    """Rebuild changed facts in ClickHouse, refresh hourly tables and marts."""
-    return steps.propagate(dsns, get_settings(), full=full_refresh)
 
 
 @flow(name="etl", log_prints=True)
@@ -79,9 +73,7 @@ def etl(full_refresh: bool = False) -> steps.EtlReport:
         report.quarantined = batch.quarantined.height
         report.held_back = batch.held_back_rows
         report.replica_unchanged = changes.unchanged
-        report.ods = load_ods(dsns, changes, batch)
-        report.deleted_orders = settle_replica(dsns, changes)
-        report.dds = propagate(dsns, full_refresh)
+        report = load_and_propagate(dsns, changes, batch, report, full_refresh)
         run.rows = sum(report.dds.values())
     return report
 

@@ -614,6 +614,52 @@ def _finish_propagation(
             _write_state(conn, _DDS_STATE, watermark.isoformat(), sum(loaded.values()), "succeeded")
 
 
+def load_and_propagate(
+    dsns: Dsns,
+    settings: Settings,
+    changes: Changes,
+    batch: OdsBatch,
+    report: EtlReport,
+    progress: Progress | None = None,
+    *,
+    full_refresh: bool = False,
+) -> None:
+    """Everything a run does after cleaning: the ODS load, the deletes, the DDS and marts;
+    what it did goes into ``report``.
+
+    When the DDS has caught up with the ODS, the DDS is built and loaded alongside the ODS
+    load (see :func:`_load_and_propagate`); otherwise, and after a full refresh, it follows
+    the load. Safe to retry as a whole: every step is.
+    """
+    say = progress or (lambda _message: None)
+    steps = report.steps
+    caught_up = None if full_refresh or changes.unchanged else _dds_caught_up(dsns)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The orders the source deleted are the ODS's live ones it no longer has; the load
+        # only brings keys the source had, so they can be looked for while it runs.
+        gone = (
+            pool.submit(deleted_order_ids, dsns.replica, dsns.ods) if _reconciles(changes) else None
+        )
+        if caught_up is not None:
+            report.ods, report.dds = _load_and_propagate(
+                dsns, settings, changes, batch, pool, after=caught_up, steps=steps
+            )
+        else:
+            with _timed(steps, "load ODS"):
+                report.ods = load_changes(dsns, changes, batch)
+            failpoint("ods.committed")
+        say("ODS loaded")
+        if not changes.unchanged:
+            with _timed(steps, "reconcile deletes"):
+                found = gone.result() if gone is not None else None
+                report.deleted_orders = settle_replica(dsns, changes, found)
+    # Whatever the ODS holds that the DDS does not yet: all of it, or only the deletes just
+    # marked after a propagation alongside the load.
+    rest = propagate(dsns, settings, full=full_refresh, steps=steps)
+    report.dds = dict(Counter(report.dds) + Counter(rest))
+    say(f"DDS loaded: {report.dds or 'nothing changed'}")
+
+
 @observed_etl("etl")
 def run_etl(
     settings: Settings,
@@ -645,32 +691,7 @@ def run_etl(
         record_quarantined(batch.quarantined)
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
-        caught_up = None if full_refresh or changes.unchanged else _dds_caught_up(dsns)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # The orders the source deleted are the ODS's live ones it no longer has; the load
-            # only brings keys the source had, so they can be looked for while it runs.
-            gone = (
-                pool.submit(deleted_order_ids, dsns.replica, dsns.ods)
-                if _reconciles(changes)
-                else None
-            )
-            if caught_up is not None:
-                report.ods, report.dds = _load_and_propagate(
-                    dsns, settings, changes, batch, pool, after=caught_up, steps=steps
-                )
-            else:
-                with _timed(steps, "load ODS"):
-                    report.ods = load_changes(dsns, changes, batch)
-                failpoint("ods.committed")
-            say("ODS loaded")
-            if not changes.unchanged:
-                with _timed(steps, "reconcile deletes"):
-                    found = gone.result() if gone is not None else None
-                    report.deleted_orders = settle_replica(dsns, changes, found)
-        # Whatever the ODS holds that the DDS does not yet: all of it, or only the deletes
-        # just marked after a propagation alongside the load.
-        rest = propagate(dsns, settings, full=full_refresh, steps=steps)
-        report.dds = dict(Counter(report.dds) + Counter(rest))
+        load_and_propagate(dsns, settings, changes, batch, report, say, full_refresh=full_refresh)
         say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started
     return report
