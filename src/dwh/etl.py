@@ -244,7 +244,10 @@ def load_ods_layer(
 
 def is_first_load(dsns: Dsns) -> bool:
     """Whether the ODS is empty: the run is a first load (see :func:`first_load`)."""
-    return _ods_is_empty(dsns)
+    probe = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {SCHEMA}.{t})" for t in DATA_TABLES)
+    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
+        row = conn.execute(f"SELECT {probe}").fetchone()
+    return bool(row and row[0])
 
 
 def load_changes(dsns: Dsns, changes: Changes, batch: OdsBatch) -> dict[str, LoadCounts]:
@@ -562,13 +565,6 @@ def _load_and_propagate(
     return ods, loaded
 
 
-def _ods_is_empty(dsns: Dsns) -> bool:
-    probe = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {SCHEMA}.{t})" for t in DATA_TABLES)
-    with connect(dsns.ods, "DWH_ODS_DSN") as conn:
-        row = conn.execute(f"SELECT {probe}").fetchone()
-    return bool(row and row[0])
-
-
 def propagate(
     dsns: Dsns,
     settings: Settings,
@@ -692,7 +688,6 @@ def run_etl(
         report.held_back = batch.held_back_rows
         say(f"cleaned: {report.quarantined} quarantined, {report.held_back} held back")
         load_and_propagate(dsns, settings, changes, batch, report, say, full_refresh=full_refresh)
-        say(f"DDS loaded: {report.dds or 'nothing changed'}")
     report.seconds = time.perf_counter() - started
     return report
 
