@@ -206,15 +206,24 @@ def _read_orders(
 ) -> dict[str, pl.DataFrame]:
     """``orders, pipelines, stages, stage_pipelines, deliveries`` of :class:`OdsChanges` for
     the touched orders and the pipelines with only a changed stage, with ``incoming`` rows
-    (see :func:`_merged`) in place; reads that do not depend on each other run in ``pool``."""
-    orders = pool.submit(_read_keys, url, "orders", "id", order_ids)
+    (see :func:`_merged`) in place; reads that do not depend on each other run in ``pool``.
+    Orders and deliveries are read by their key, so those ``incoming`` replaces are not read."""
+
+    def not_incoming(keys: pl.Series, table: str) -> pl.Series:
+        new = (incoming or {}).get(table)
+        if new is None:
+            return keys
+        return keys.filter(~keys.is_in(new.get_column(TARGETS[table].key).implode()))
+
+    orders = pool.submit(_read_keys, url, "orders", "id", not_incoming(order_ids, "orders"))
     pipelines = _merged(_read_keys(url, "pipelines", "order_id", order_ids), incoming, "pipelines")
     pipeline_ids = pipelines.get_column("id")
     stage_only = stage_only.filter(~stage_only.is_in(pipeline_ids.implode()))
     stages = pool.submit(
         _read_keys, url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])
     )
-    deliveries = _read_keys(url, "deliveries", "pipeline_id", pipeline_ids)
+    delivered = not_incoming(pipeline_ids, "deliveries")
+    deliveries = _read_keys(url, "deliveries", "pipeline_id", delivered)
     return {
         "orders": _merged(orders.result(), incoming, "orders"),
         "pipelines": pipelines,
