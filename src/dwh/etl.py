@@ -623,13 +623,16 @@ def load_and_propagate(
     """Everything a run does after cleaning: the ODS load, the deletes, the DDS and marts;
     what it did goes into ``report``.
 
-    When the DDS has caught up with the ODS, the DDS is built and loaded alongside the ODS
-    load (see :func:`_load_and_propagate`); otherwise, and after a full refresh, it follows
-    the load. Safe to retry as a whole: every step is.
+    When the DDS has caught up with the ODS and the batch is not a whole read of the source,
+    the DDS is built and loaded alongside the ODS load (see :func:`_load_and_propagate`);
+    otherwise it follows the load. Safe to retry as a whole: every step is.
     """
     say = progress or (lambda _message: None)
     steps = report.steps
-    caught_up = None if full_refresh or changes.unchanged else _dds_caught_up(dsns)
+    # A whole read also marks what it no longer finds deleted: not a batch's rows, so it is
+    # propagated after the load, as is everything when the DDS has not caught up.
+    whole = full_refresh or all(changes.full.values())
+    caught_up = None if whole or changes.unchanged else _dds_caught_up(dsns)
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The orders the source deleted are the ODS's live ones it no longer has; the load
         # only brings keys the source had, so they can be looked for while it runs.

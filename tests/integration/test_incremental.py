@@ -200,6 +200,12 @@ def test_full_refresh_and_backfill_change_nothing(loaded: Dsns, settings: Settin
 def test_a_cursor_ahead_of_the_server_falls_back_to_a_full_read(
     loaded: Dsns, settings: Settings
 ) -> None:
+    with psycopg.connect(loaded.source) as conn:
+        row = conn.execute(
+            'DELETE FROM "order" WHERE id = (SELECT id FROM "order" ORDER BY id LIMIT 1)'
+            " RETURNING id"
+        )
+        gone = str(row.fetchone()[0])  # type: ignore[index]
     with psycopg.connect(loaded.ods) as conn:
         conn.execute(
             "UPDATE ods.load_state SET cursor = '999999999999'"
@@ -209,7 +215,13 @@ def test_a_cursor_ahead_of_the_server_falls_back_to_a_full_read(
     report = run_etl(settings, loaded)
 
     assert total is not None
-    assert report.extracted["order"] == total[0]
+    assert report.extracted["order"] == total[0] - 1
+    # A whole read marks what it no longer finds deleted, and the DDS follows.
+    with clickhouse_session(loaded) as client:
+        flag = query_frame(
+            client, f"SELECT is_deleted_in_source FROM dds.fact_orders WHERE order_id = '{gone}'"
+        )
+    assert flag.item() is True
 
 
 @pytest.mark.integration
