@@ -105,6 +105,12 @@ class EtlReport:
     """Seconds per step, in the order they ran."""
 
 
+def _new_version() -> int:
+    """The ``_version`` of the DDS rows a load inserts: microseconds since the epoch, so a
+    later load always wins in ReplacingMergeTree."""
+    return time.time_ns() // 1000
+
+
 @contextmanager
 def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
     """Add the block's seconds to ``steps[name]`` (a step run once per slice adds up)."""
@@ -367,7 +373,7 @@ def _first_load_slices(
     """Each slice read, cleaned, sent to the ODS load and loaded into the DDS; returns the rows
     loaded per DDS table and the derived tables to recompute."""
     steps = report.steps
-    version = time.time_ns() // 1000  # microseconds: later runs always win
+    version = _new_version()
     plan: Plan = pending_refresh(dsns)
     loaded: Counter[str] = Counter()
     extracted: Counter[str] = Counter()
@@ -434,8 +440,9 @@ def settle_replica(dsns: Dsns, changes: Changes, gone: Sequence[str] | None = No
     deleted = 0
     if _reconciles(changes):
         if gone is None:
-            gone = deleted_order_ids(dsns.replica, dsns.ods)
-        deleted = mark_orders_deleted(dsns.ods, list(gone))
+            deleted = reconcile_deletes(dsns)
+        else:
+            deleted = mark_orders_deleted(dsns.ods, list(gone))
     _record_snapshot(dsns, changes.snapshot)
     return deleted
 
@@ -498,9 +505,8 @@ def load_dds_layer(
             with connect(dsns.ods, "DWH_ODS_DSN") as conn:
                 _write_refresh_state(conn, plan, 0, "pending")
     with _timed(steps, "load DDS"):
-        # Microseconds since the epoch: later runs always win in ReplacingMergeTree.
         # Built by build_dds from ODS rows that passed the ODS schemas: structure checks only.
-        version = time.time_ns() // 1000
+        version = _new_version()
         loaded = load_dds(client, facts, version=version, rules=False) if facts else {}
     with _timed(steps, "refresh"):
         written = refresh_planned(client, plan, sla_target_seconds=settings.sla_target_seconds)
@@ -557,9 +563,8 @@ def _load_and_propagate(
                     performers["performers"].lazy(), performers["performer_counts"].lazy()
                 ).collect()
                 if dim.height:
-                    version = time.time_ns() // 1000
                     dims = {"dim_performers": dim}
-                    loaded |= load_dds(client, dims, version=version, rules=False)
+                    loaded |= load_dds(client, dims, version=_new_version(), rules=False)
     failpoint("dds.loaded")
     _finish_propagation(dsns, loaded, written, watermark=upto)
     return ods, loaded

@@ -12,6 +12,16 @@ from .strategies import frame
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
+KEYS = {
+    "orders": "id",
+    "pipelines": "id",
+    "stages": "id",
+    "deliveries": "pipeline_id",
+    "configs": "id",
+    "performers": "performer_id",
+}
+"""The key of each ODS table, to sort frames read back by."""
+
 
 def uid(n: int) -> str:
     """A readable, valid uuid: ``uid(7) == '00000000-0000-4000-8000-000000000007'``."""

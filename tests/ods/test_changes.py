@@ -16,25 +16,17 @@ from dwh.ods import (
     read_performer_changes,
 )
 
-from .snapshots import snapshot, uid
+from .snapshots import KEYS, snapshot, uid
 
 pytestmark = pytest.mark.integration
 
-KEYS = {
-    "orders": "id",
-    "pipelines": "id",
-    "stages": "id",
-    "stage_pipelines": "id",
-    "deliveries": "pipeline_id",
-    "configs": "id",
-    "performers": "performer_id",
-    "performer_counts": "performer_id",
-}
+# OdsChanges' derived frames besides the ODS tables.
+CHANGE_KEYS = KEYS | {"stage_pipelines": "id", "performer_counts": "performer_id"}
 
 
 def _comparable(frames: dict[str, pl.DataFrame], name: str) -> pl.DataFrame:
     frame = frames[name]
-    return frame.drop("_loaded_at", strict=False).sort(KEYS[name])
+    return frame.drop("_loaded_at", strict=False).sort(CHANGE_KEYS[name])
 
 
 def _changes() -> dict[str, pl.DataFrame]:

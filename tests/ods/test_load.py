@@ -13,18 +13,9 @@ from polars.testing import assert_frame_equal
 from dwh.ods import LoadCounts, build_performers, load_ods, read_ods
 from dwh.ods._cleaning import QUARANTINE_SCHEMA
 
-from .snapshots import snapshot, uid
+from .snapshots import KEYS, snapshot, uid
 
 pytestmark = pytest.mark.integration
-
-KEYS = {
-    "orders": "id",
-    "pipelines": "id",
-    "stages": "id",
-    "deliveries": "pipeline_id",
-    "configs": "id",
-    "performers": "performer_id",
-}
 
 
 def _read(dsn: str) -> dict[str, pl.DataFrame]:

@@ -630,10 +630,11 @@ def _load(
             inserted, updated = _upsert(cur, target, stage)
         deleted = _mark_deleted(cur, target, stage) if full_snapshot and target.soft_delete else 0
         results[name] = LoadCounts(len(frame), inserted, updated, deleted)
-    if "deliveries" in frames and (full_snapshot or affected):
-        results["performers"] = _derive_performers(cur, whole=full_snapshot)
-    elif "deliveries" in frames:
-        results["performers"] = LoadCounts(0)
+    if "deliveries" in frames:
+        rederive = full_snapshot or affected > 0
+        results["performers"] = (
+            _derive_performers(cur, whole=full_snapshot) if rederive else LoadCounts(0)
+        )
     inserted, updated = _load_quarantine(cur)
     results["quarantine"] = LoadCounts(len(quarantine), inserted, updated)
     return results
