@@ -622,7 +622,12 @@ def _load(
             _first_load(cur, target, frame)
             results[name] = LoadCounts(len(frame), inserted=len(frame))
             continue
-        stage = _stage(cur, name, target.columns, frame)
+        # In key order an incremental batch probes the primary key's leaf pages in the order
+        # an index built after a bulk load lays them out, so cold ones come in with the
+        # kernel's read-ahead instead of one random read each. A whole snapshot is joined
+        # by hashing: its order does not matter, and sorting it would cost seconds.
+        ordered = frame if full_snapshot else frame.sort(target.key)
+        stage = _stage(cur, name, target.columns, ordered)
         failpoint("ods.loading")
         with _probing_if_few(cur, stage, target.table):
             if name == "deliveries" and not full_snapshot:
