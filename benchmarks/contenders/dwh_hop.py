@@ -42,7 +42,7 @@ def main() -> None:
     # Schema creation is a one-off, like the CREATE TABLEs of the ClickHouse contender.
     apply_migrations(client)
     watch = Stopwatch()
-    read = read_in_slices(args.source_dsn, settings.first_load_slice_rows)
+    read = read_in_slices(args.source_dsn, settings.first_load_slice_rows, settings.home / "spill")
     loaded_at = datetime.now(UTC)
     counts: Counter[str] = Counter()
     loaded: Counter[str] = Counter()

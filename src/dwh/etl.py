@@ -320,7 +320,7 @@ def first_load(
     """
     say = progress or (lambda _message: None)
     report.quarantined = report.held_back = 0  # a retried first load starts over
-    read = read_in_slices(dsns.replica, settings.first_load_slice_rows)
+    read = read_in_slices(dsns.replica, settings.first_load_slice_rows, settings.home / "spill")
     held: dict[str, int] = {}
     channel: queue.Queue[_Slice | _Stopped | None] = queue.Queue(maxsize=1)
     began: Future[datetime] = Future()

@@ -86,6 +86,7 @@ def _kill_rerun_and_compare(
     assert _run_cli(crashed, home, point, slice_rows) == -signal.SIGKILL
     assert _run_cli(crashed, home, slice_rows=slice_rows) == 0
     assert _run_cli(clean, home, slice_rows=slice_rows) == 0
+    assert not list(home.glob("spill/*"))  # what the killed run set aside is gone too
 
     assert snapshot_ods(crashed.ods) == snapshot_ods(clean.ods)
     assert_same(snapshot_dds(crashed), snapshot_dds(clean))

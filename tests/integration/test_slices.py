@@ -10,7 +10,7 @@ import pytest
 
 from dwh.engines.embedded import Dsns
 from dwh.extract import SOURCE_TABLES, plan_slices, read_in_slices
-from dwh.extract.slices import _set_aside
+from dwh.extract.slices import _set_aside, _spill_directory
 
 _KEYS = {"order": "id", "pipeline": "id", "stage": "id", "delivery": "pipeline_id", "config": "id"}
 
@@ -23,11 +23,13 @@ def _whole(dsn: str, table: str) -> set[str]:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("analyzed", [True, False], ids=["histogram", "no statistics"])
-def test_slices_hold_every_row_once_with_its_parents(simulated: Dsns, analyzed: bool) -> None:
+def test_slices_hold_every_row_once_with_its_parents(
+    simulated: Dsns, analyzed: bool, tmp_path: Path
+) -> None:
     if analyzed:
         with psycopg.connect(simulated.source, autocommit=True) as conn:
             conn.execute("ANALYZE")
-    read = read_in_slices(simulated.replica, rows_per_slice=2_000)
+    read = read_in_slices(simulated.replica, rows_per_slice=2_000, spill_root=tmp_path)
     assert len(read.slices) >= 4
     assert read.slices == plan_slices(simulated.replica, 2_000)
 
@@ -43,6 +45,7 @@ def test_slices_hold_every_row_once_with_its_parents(simulated: Dsns, analyzed: 
         for table, frame in frames.items():
             assert frame.schema == SOURCE_TABLES[table] | {"_xmin": pl.Int64()}
             seen[table] += frame[_KEYS[table]].to_list()
+    assert not list(tmp_path.iterdir())  # the rows set aside went with the read
     for table, keys in seen.items():
         assert len(keys) == len(set(keys)), table
         assert set(keys) == _whole(simulated.source, table), table
@@ -67,3 +70,15 @@ def test_a_row_read_twice_is_kept_in_its_newest_version(tmp_path: Path) -> None:
     assert kept["pipeline_id"].to_list() == ["a", "b"]
     assert kept["cost"].to_list() == [5.0, 2.0]
     assert _set_aside(tmp_path, "delivery", 1).is_empty()
+
+
+def test_a_dead_reads_spill_directory_is_removed_by_the_next_read(tmp_path: Path) -> None:
+    # A killed first load leaves its directory behind; one still in use must stay.
+    with _spill_directory(tmp_path) as alive:
+        (alive / "stage-0-0.arrow").write_bytes(b"rows")
+        dead = tmp_path / "slices-dead"
+        dead.mkdir()
+        (dead / "stage-0-0.arrow").write_bytes(b"rows")
+        with _spill_directory(tmp_path) as mine:
+            assert sorted(tmp_path.iterdir()) == sorted([alive, mine])
+    assert not list(tmp_path.iterdir())

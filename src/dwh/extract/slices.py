@@ -10,17 +10,20 @@ evenly when the table has no statistics yet.
 Nothing leads from an order to its stages and deliveries by index in the source (``stage`` has
 no index on ``pipeline_id``), so reading them per slice would scan them once per slice. They
 are read once instead, in ranges of their pages, and each row is set aside on local disk
-(Arrow files in a temporary directory) for the slice of its pipeline's order.
+(Arrow files in a directory under ``DWH_HOME``) for the slice of its pipeline's order.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import math
+import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -91,6 +94,7 @@ class SlicedRead:
     replica_dsn: str
     snapshot: Snapshot
     slices: list[OrderSlice]
+    spill_root: Path
 
     def frames(self) -> Iterator[dict[str, pl.DataFrame]]:
         """Every slice's rows: each source table's frame (:func:`read_source_table` shape:
@@ -113,16 +117,16 @@ class SlicedRead:
         xmin = self.snapshot.widened_xmin()
         empty_config = pl.DataFrame(schema=SOURCE_TABLES["config"] | {"_xmin": pl.Int64()})
         count = len(self.slices)
-        with tempfile.TemporaryDirectory(prefix="dwh-slices-") as spill:
+        with _spill_directory(self.spill_root) as spill:
             if count > 1:
-                self._set_children_aside(url, xmin, Path(spill))
+                self._set_children_aside(url, xmin, spill)
 
             def read(index: int) -> dict[str, pl.DataFrame]:
                 piece = self.slices[index]
                 frames = {
                     table: read_source_table(url, table, xmin, "", None)
                     if count == 1
-                    else _set_aside(Path(spill), table, index)
+                    else _set_aside(spill, table, index)
                     for table in _CHILDREN
                 }
                 frames["pipeline"] = read_source_table(
@@ -229,6 +233,33 @@ def _set_aside(spill: Path, table: str, index: int) -> pl.DataFrame:
     return frame
 
 
+@contextmanager
+def _spill_directory(root: Path) -> Iterator[Path]:
+    """A new directory under ``root``, removed afterwards; the directories of reads that died
+    without removing theirs (a killed process) are removed first.
+
+    Each directory holds a lock on its ``.lock`` file while in use; the kernel releases it
+    when its process dies however it dies, so a directory whose lock can be taken is stale.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("slices-*"):
+        # Locked: another read is using it; gone: another read removed it meanwhile.
+        with suppress(BlockingIOError, FileNotFoundError), (old / ".lock").open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(old, ignore_errors=True)
+    # Locked before it gets a name the sweep above looks for.
+    new = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+    spill = root / f"slices-{new.name.removeprefix('.new-')}"
+    try:
+        with (new / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            new.rename(spill)
+            yield spill
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)
+
+
 _T = TypeVar("_T")
 
 
@@ -245,7 +276,9 @@ def _read_ahead(read: Callable[[int], _T], count: int, workers: int = 1) -> Iter
             del current
 
 
-def read_in_slices(replica_dsn: str, rows_per_slice: int) -> SlicedRead:
-    """Start a whole-source read in slices of about ``rows_per_slice`` source rows."""
+def read_in_slices(replica_dsn: str, rows_per_slice: int, spill_root: Path) -> SlicedRead:
+    """Start a whole-source read in slices of about ``rows_per_slice`` source rows; rows read
+    ahead of their slice wait on disk under ``spill_root``."""
     snapshot = read_snapshot(replica_dsn)
-    return SlicedRead(replica_dsn, snapshot, plan_slices(replica_dsn, rows_per_slice))
+    slices = plan_slices(replica_dsn, rows_per_slice)
+    return SlicedRead(replica_dsn, snapshot, slices, spill_root)
