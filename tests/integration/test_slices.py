@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +11,7 @@ import pytest
 
 from dwh.engines.embedded import Dsns
 from dwh.extract import SOURCE_TABLES, plan_slices, read_in_slices
+from dwh.extract import slices as slices_module
 from dwh.extract.slices import _set_aside, _spill_directory
 
 _KEYS = {"order": "id", "pipeline": "id", "stage": "id", "delivery": "pipeline_id", "config": "id"}
@@ -82,3 +84,32 @@ def test_a_dead_reads_spill_directory_is_removed_by_the_next_read(tmp_path: Path
         with _spill_directory(tmp_path) as mine:
             assert sorted(tmp_path.iterdir()) == sorted([alive, mine])
     assert not list(tmp_path.iterdir())
+
+
+def test_children_find_their_pipelines_slice_even_when_hashes_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    numbers = [i * 7919 + 1 for i in range(500)]  # distinct in their last 16 bits
+    ids = pl.Series([str(uuid.UUID(int=n)) for n in numbers])
+    slices = pl.Series(range(500), dtype=pl.UInt32) % 7
+    # Pipelines the lookup does not know, each with the last 16 bits of one it knows.
+    strangers = [str(uuid.UUID(int=(1 << 100) + n)) for n in numbers[:50]]
+    children = pl.DataFrame({"pipeline_id": [*ids.sample(300, seed=1), *strangers]})
+    expected = {key: slices[numbers.index(uuid.UUID(key).int)] for key in children[:300, 0]}
+
+    def routed() -> dict[str, int]:
+        frame = slices_module._Owners.of(ids, slices).route(children)
+        return dict(zip(frame["pipeline_id"], frame["_slice"], strict=True))
+
+    assert routed() == expected
+    # Seed 0: 16 hashes for 500 ids, so another seed is tried; seed 1: the last 16 bits,
+    # unique among the ids but shared by every stranger with its twin.
+    monkeypatch.setattr(
+        slices_module,
+        "_hash",
+        lambda keys, seed: (
+            keys.str.slice(-4).str.to_integer(base=16).cast(pl.UInt64) // (1 if seed else 4096)
+        ),
+    )
+    assert slices_module._Owners.of(ids, slices).seed == 1
+    assert routed() == expected

@@ -148,11 +148,7 @@ class SlicedRead:
             url, "SELECT id AS pipeline_id, order_id FROM pipeline", return_type="polars"
         )
         slice_of = bounds.search_sorted(owners.get_column("order_id").cast(pl.String), "right")
-        # Sorted once, looked up by binary search per range: a join would hash every
-        # pipeline again for each range.
-        owners = owners.select(
-            pl.col("pipeline_id").cast(pl.String), slice_of.cast(pl.UInt16).alias(_SLICE)
-        ).sort("pipeline_id")
+        lookup = _Owners.of(owners.get_column("pipeline_id").cast(pl.String), slice_of)
         with connect(self.replica_dsn, "DWH_REPLICA_DSN", autocommit=True) as conn:
             pages = {
                 table: int(
@@ -182,21 +178,56 @@ class SlicedRead:
         # Nothing else runs meanwhile: two reads at a time keep both cores busy.
         reads = _read_ahead(read, len(ranges), workers=2)
         for (table, part, _), frame in zip(ranges, reads, strict=True):
-            for (index,), rows in _route(frame, owners).partition_by(_SLICE, as_dict=True).items():
+            routed = lookup.route(frame)
+            for (index,), rows in routed.partition_by(_SLICE, as_dict=True).items():
                 rows.drop(_SLICE).write_ipc(spill / f"{table}-{index}-{part}.arrow")
 
 
 _SLICE = "_slice"
 
 
-def _route(children: pl.DataFrame, owners: pl.DataFrame) -> pl.DataFrame:
-    """``children`` with the slice of their pipeline (``owners``: ``pipeline_id`` sorted,
-    ``_slice``); children of pipelines not in ``owners`` are left out."""
-    ids = owners.get_column("pipeline_id")
-    wanted = children.get_column("pipeline_id")
-    at = ids.search_sorted(wanted, "left").clip(upper_bound=max(ids.len() - 1, 0))
-    found = ids.gather(at) == wanted if ids.len() else pl.repeat(False, wanted.len(), eager=True)
-    return children.with_columns(owners.get_column(_SLICE).gather(at).alias(_SLICE)).filter(found)
+def _hash(ids: pl.Series, seed: int) -> pl.Series:
+    return ids.hash(seed)
+
+
+@dataclass(frozen=True)
+class _Owners:
+    """Every pipeline's slice, for children to find by their ``pipeline_id``.
+
+    Sorted by a 64-bit hash of the id that no two pipelines share (another seed is tried if
+    two do), so that a child's pipeline is one binary search on integers away; the ids are
+    compared too, so a child of a pipeline not here is never routed by a hash it happens to
+    share. A binary search on the 36-character ids themselves took longer than reading the
+    rows (8 s of a 12 s pass over 5.7M stages and deliveries).
+    """
+
+    ids: pl.Series
+    slices: pl.Series
+    hashes: pl.Series
+    seed: int
+
+    @classmethod
+    def of(cls, ids: pl.Series, slices: pl.Series) -> _Owners:
+        """The lookup of ``ids`` (unique pipeline ids) → ``slices`` (their slice indexes)."""
+        seed = 0
+        while (hashes := _hash(ids, seed)).n_unique() < hashes.len():
+            seed += 1
+        order = hashes.arg_sort()
+        return cls(
+            ids.gather(order), slices.cast(pl.UInt16).gather(order), hashes.gather(order), seed
+        )
+
+    def route(self, children: pl.DataFrame) -> pl.DataFrame:
+        """``children`` with their pipeline's slice (column ``_slice``); children of
+        pipelines not in the lookup are left out."""
+        wanted = children.get_column("pipeline_id")
+        if self.ids.is_empty():
+            return children.clear().with_columns(pl.lit(0, pl.UInt16).alias(_SLICE))
+        hashes = _hash(wanted, self.seed)
+        at = self.hashes.search_sorted(hashes, "left").clip(upper_bound=self.ids.len() - 1)
+        found = (self.hashes.gather(at) == hashes) & (self.ids.gather(at) == wanted)
+        routed = children.with_columns(self.slices.gather(at).alias(_SLICE))
+        return routed if found.all(ignore_nulls=False) else routed.filter(found)
 
 
 # Page ranges per slice: each range read holds a quarter of a slice's children in memory.
