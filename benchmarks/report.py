@@ -20,6 +20,7 @@ MIB = 1024 * 1024
 _DESCRIPTIONS = {
     "hop": "**dwh hop**: extract (connectorx → Polars), ODS + DDS transforms, insert into chDB",
     "ch_pull": "ClickHouse pulls itself: chDB `INSERT … SELECT FROM postgresql()`, plain copy",
+    "cx_read": "connectorx reads the five tables into Arrow, nothing else (not a loader)",
     "dlt": "dlt `sql_database` (connectorx backend) → DuckDB, plain copy",
     "naive": "naive: psycopg `fetchone()` → pandas → one `INSERT` per row (sample)",
     "hop_small": "**dwh hop** on the small source (memory scaling)",
@@ -73,6 +74,9 @@ METHOD = """\
 - **Naive loader**: `pipeline` rows, psycopg 3 `fetchone()` loop, `pd.DataFrame`, one
   `INSERT` per row into a PostgreSQL table on the same server, one commit at the end (kind to
   it: per-row commits or row-by-row ClickHouse inserts would be far slower).
+- **connectorx read**: `connectorx.read_sql(…, return_type="arrow")` of `SELECT *` per table,
+  one connection, the Arrow table dropped: the reading every connectorx-based loader (the hop,
+  dlt) does before anything else; not a loader, shown for the floor it sets.
 - **dlt**: `sql_database(backend="connectorx")` → `dlt.destinations.duckdb`, fresh pipeline
   directory, telemetry off.
 - **PostgreSQL copy**: binary `COPY` streamed block by block between two psycopg
@@ -176,7 +180,7 @@ def _sources_section(sources: Sequence[Source]) -> str:
 
 
 def _part1(runs: Mapping[str, Run]) -> str:
-    keys = ("hop", "ch_pull", "dlt", "naive", "hop_small")
+    keys = ("hop", "ch_pull", "cx_read", "dlt", "naive", "hop_small")
     if "hop" not in runs:
         return ""
     hop = runs["hop"]
@@ -223,10 +227,37 @@ def _part1(runs: Mapping[str, Run]) -> str:
             ]
         )
     out.append(_table(("comparison", "ratio", "target", "verdict"), ratios, "lrll"))
+    if "cx_read" in runs:
+        out.append(_read_floor(hop, runs["cx_read"], runs.get("ch_pull"), runs.get("dlt")))
     out.append(_phases_section(runs))
     if "hop_small" in runs:
         out.append(_memory_section(hop, runs["hop_small"]))
     return "\n\n".join(out)
+
+
+def _read_floor(hop: Run, read: Run, pull: Run | None, dlt: Run | None) -> str:
+    """What reading alone costs: the floor under the hop and dlt, next to the targets."""
+    lines = [
+        f"connectorx reads the same rows into Arrow, and does nothing else with them, in "
+        f"{_s(read.seconds)} s ({_n(read.rows_per_second)} rows/s, {_s(read.cpu_seconds)} CPU s "
+        f"of its own). Whatever a loader that reads this way does with the rows comes on top:"
+        f" the hop spends {_s(hop.seconds - read.seconds)} s more (cleanup, facts, chDB inserts"
+        f" with sorting keys)"
+        + (
+            f", dlt {_s(dlt.seconds - read.seconds)} s (normalising, writing DuckDB)."
+            if dlt is not None
+            else "."
+        )
+    ]
+    if pull is not None:
+        budget = pull.seconds / 0.8 - read.seconds
+        left = f"{_s(budget)} s" if budget > 0 else "no time"
+        lines.append(
+            f"ClickHouse's whole pull takes {_s(pull.seconds)} s, so the read alone runs at "
+            f"{read.rows_per_second / pull.rows_per_second:.2f}x the pull; at 0.8x the pull a "
+            f"loader has {left} left for everything it does beyond reading."
+        )
+    return "### The read alone\n\n" + " ".join(lines)
 
 
 def _phases_section(runs: Mapping[str, Run]) -> str:

@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
             plans += [
                 Plan("hop", "dwh_hop", full),
                 Plan("ch_pull", "clickhouse_pull", full),
+                Plan("cx_read", "connectorx_read", full),
                 Plan("dlt", "dlt_load", full),
                 Plan("naive", "naive", full, naive),
                 Plan("hop_small", "dwh_hop", small),
