@@ -76,6 +76,9 @@ def test_changes_read_ahead_of_a_load_are_those_read_after_it(ods_dsn: str) -> N
     # The stage-only change brings its pipeline, not its order.
     assert ahead["stage_pipelines"]["id"].to_list() == [uid(103)]
     assert uid(3) not in ahead["orders"]["id"].to_list()
+    # Stages come only for pipelines with a changed stage: not for the changed order's,
+    # the changed pipeline's or the released delivery's pipeline.
+    assert sorted(set(ahead["stages"]["pipeline_id"])) == [uid(103), uid(105)]
     # Performers come after the load: their figures span all their deliveries.
     assert ahead["performers"].is_empty()
     assert ahead["performer_counts"].is_empty()

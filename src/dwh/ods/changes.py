@@ -13,7 +13,7 @@ run rebuild the same orders again, which is harmless.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -40,9 +40,10 @@ class OdsChanges:
     """ODS rows to propagate, and the watermark that covers them."""
 
     frames: dict[str, pl.DataFrame]
-    """``orders, pipelines, deliveries`` of the touched orders; ``stages`` of their pipelines
-    and of the pipelines with a changed stage, the latter (when not among ``pipelines``) as
-    ``stage_pipelines``; ``configs`` from the last tariff before the first changed one;
+    """``orders, pipelines, deliveries`` of the touched orders; ``stages`` of the pipelines
+    with a changed stage (of every pipeline of the orders in a backfill), those pipelines
+    when not among ``pipelines`` as ``stage_pipelines``; ``configs`` from the last tariff
+    before the first changed one;
     ``performers`` touched and their delivery counts over all deliveries as
     ``performer_counts`` (see :func:`dwh.dds.performer_counts`)."""
     watermark: datetime | None
@@ -155,7 +156,7 @@ def read_ods_changes(
         return OdsChanges(_derived_views(whole), watermark)
 
     changed = _changed_range(after, watermark)
-    stage_only = pl.Series("id", [], dtype=pl.String)
+    stage_changed = None
     if registered is not None:
         since, until = (f"'{d.isoformat()}'::timestamp AT TIME ZONE 'UTC'" for d in registered)
         touched = (
@@ -169,7 +170,7 @@ def read_ods_changes(
             UNION SELECT p.order_id::text FROM {SCHEMA}.pipelines AS p WHERE {changed("p")}
             UNION SELECT p.order_id::text FROM {SCHEMA}.deliveries AS d
                   JOIN {SCHEMA}.pipelines AS p ON p.id = d.pipeline_id WHERE {changed("d")}"""
-        stage_only = _ids(
+        stage_changed = _ids(
             url,
             f"SELECT DISTINCT s.pipeline_id::text AS id FROM {SCHEMA}.stages AS s"
             f" WHERE {changed('s')}",
@@ -177,7 +178,7 @@ def read_ods_changes(
     order_ids = _ids(url, touched)
     # Two reads at a time: the server's work and the conversion of the last batch overlap.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        frames = _read_changed(pool, url, order_ids, stage_only, changed, registered)
+        frames = _read_changed(pool, url, order_ids, stage_changed, changed, registered)
     return OdsChanges(frames, watermark)
 
 
@@ -201,13 +202,20 @@ def _read_orders(
     pool: ThreadPoolExecutor,
     url: str,
     order_ids: pl.Series,
-    stage_only: pl.Series,
+    stage_changed: pl.Series | None,
     incoming: Mapping[str, pl.DataFrame] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``orders, pipelines, stages, stage_pipelines, deliveries`` of :class:`OdsChanges` for
-    the touched orders and the pipelines with only a changed stage, with ``incoming`` rows
+    the touched orders and the pipelines with a changed stage, with ``incoming`` rows
     (see :func:`_merged`) in place; reads that do not depend on each other run in ``pool``.
-    Orders and deliveries are read by their key, so those ``incoming`` replaces are not read."""
+    Orders and deliveries are read by their key, so those ``incoming`` replaces are not read.
+
+    Only the pipelines in ``stage_changed`` have their stages read (every pipeline of the
+    orders when it is ``None``: a backfill): a stage fact depends on its pipeline's stages
+    and on the pipeline's order id, which never changes, so the other pipelines of a touched
+    order keep their stage facts (a change spread over history would otherwise read and
+    rebuild about twice the stages it changed).
+    """
 
     def not_incoming(keys: pl.Series, table: str) -> pl.Series:
         new = (incoming or {}).get(table)
@@ -215,12 +223,19 @@ def _read_orders(
             return keys
         return keys.filter(~keys.is_in(new.get_column(TARGETS[table].key).implode()))
 
+    def read_stages(pipeline_ids: pl.Series) -> Future[pl.DataFrame]:
+        return pool.submit(_read_keys, url, "stages", "pipeline_id", pipeline_ids)
+
     orders = pool.submit(_read_keys, url, "orders", "id", not_incoming(order_ids, "orders"))
+    # Stages wait for the pipelines only when they are all of theirs (a backfill).
+    early = None if stage_changed is None else read_stages(stage_changed)
     pipelines = _merged(_read_keys(url, "pipelines", "order_id", order_ids), incoming, "pipelines")
     pipeline_ids = pipelines.get_column("id")
-    stage_only = stage_only.filter(~stage_only.is_in(pipeline_ids.implode()))
-    stages = pool.submit(
-        _read_keys, url, "stages", "pipeline_id", pl.concat([pipeline_ids, stage_only])
+    stages = read_stages(pipeline_ids) if early is None else early
+    stage_only = (
+        pipeline_ids.clear()
+        if stage_changed is None
+        else stage_changed.filter(~stage_changed.is_in(pipeline_ids.implode()))
     )
     delivered = not_incoming(pipeline_ids, "deliveries")
     deliveries = _read_keys(url, "deliveries", "pipeline_id", delivered)
@@ -256,13 +271,14 @@ def _read_changed(
     pool: ThreadPoolExecutor,
     url: str,
     order_ids: pl.Series,
-    stage_only: pl.Series,
+    stage_changed: pl.Series | None,
     changed: Callable[[str], str],
     registered: tuple[date, date] | None,
 ) -> dict[str, pl.DataFrame]:
-    """The frames of :class:`OdsChanges` for the touched orders and the pipelines with only a
-    changed stage; reads that do not depend on each other run in ``pool``."""
-    frames = _read_orders(pool, url, order_ids, stage_only)
+    """The frames of :class:`OdsChanges` for the touched orders and the pipelines with a
+    changed stage (``None``: a backfill); reads that do not depend on each other run in
+    ``pool``."""
+    frames = _read_orders(pool, url, order_ids, stage_changed)
     performer_ids = _changed_performer_ids(url, changed)
     if registered is not None:  # a backfill rebuilds the performers of its deliveries too
         rebuilt = frames["deliveries"].get_column("performer_id").drop_nulls()
@@ -328,9 +344,9 @@ def ods_changes_ahead(dsn: str, incoming: Mapping[str, pl.DataFrame]) -> OdsChan
             delivered_orders.get_column("order_id").rename("id"),
         ]
     ).unique()
-    stage_only = column("stages", "pipeline_id").unique()
+    stage_changed = column("stages", "pipeline_id").unique()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        frames = _read_orders(pool, url, order_ids, stage_only, incoming)
+        frames = _read_orders(pool, url, order_ids, stage_changed, incoming)
     configs = incoming.get("configs")
     if configs is None or configs.is_empty():
         frames["configs"] = pl.DataFrame(schema=ods_frame_schema("configs"))
