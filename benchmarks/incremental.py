@@ -18,7 +18,6 @@ embedded instance ``dwh`` starts when no ODS is configured (with its server sett
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
 import tempfile
 import time
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from run import machine
 
 from dwh.config import Settings
 from dwh.engines.embedded import ods_server_settings, start_embedded
@@ -128,6 +128,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    began = datetime.now(UTC)
     suffix = uuid.uuid4().hex[:8]
     source_db, ods_db = f"bench_source_{suffix}", f"bench_ods_{suffix}"
     home = Path(tempfile.mkdtemp(prefix="dwh-bench-"))
@@ -137,7 +138,7 @@ def main() -> None:
         finally:
             _stop_embedded_ods()
     shutil.rmtree(home, ignore_errors=True)
-    _report(args, rows, summary)
+    _report(args, rows, summary, began)
 
 
 def _run(
@@ -190,13 +191,15 @@ def _report(
     args: argparse.Namespace,
     rows: list[tuple[str, float, EtlReport]],
     summary: SimulationSummary,
+    began: datetime,
 ) -> None:
     full = rows[1][1]
+    host = machine(args.server_dsn)
     lines = [
         "# Incremental loading benchmark",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
-        f"{platform.processor() or 'unknown CPU'}; "
+        f"Measured {began:%Y-%m-%d %H:%M} to {datetime.now(UTC):%H:%M} UTC on {host['CPU']}, "
+        f"{host['Memory']}, {host['OS']}; "
         f"`python benchmarks/incremental.py --orders {args.orders} --ods {args.ods}`.",
         f"Source: {summary.orders:,} orders, {summary.pipelines:,} pipelines, "
         f"{summary.stages:,} stage rows, {summary.deliveries:,} deliveries ("

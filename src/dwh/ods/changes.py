@@ -13,7 +13,7 @@ run rebuild the same orders again, which is harmless.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -223,20 +223,13 @@ def _read_orders(
             return keys
         return keys.filter(~keys.is_in(new.get_column(TARGETS[table].key).implode()))
 
-    def read_stages(pipeline_ids: pl.Series) -> Future[pl.DataFrame]:
-        return pool.submit(_read_keys, url, "stages", "pipeline_id", pipeline_ids)
-
     orders = pool.submit(_read_keys, url, "orders", "id", not_incoming(order_ids, "orders"))
-    # Stages wait for the pipelines only when they are all of theirs (a backfill).
-    early = None if stage_changed is None else read_stages(stage_changed)
     pipelines = _merged(_read_keys(url, "pipelines", "order_id", order_ids), incoming, "pipelines")
     pipeline_ids = pipelines.get_column("id")
-    stages = read_stages(pipeline_ids) if early is None else early
-    stage_only = (
-        pipeline_ids.clear()
-        if stage_changed is None
-        else stage_changed.filter(~stage_changed.is_in(pipeline_ids.implode()))
-    )
+    if stage_changed is None:
+        stage_changed = pipeline_ids
+    stage_only = stage_changed.filter(~stage_changed.is_in(pipeline_ids.implode()))
+    stages = pool.submit(_read_keys, url, "stages", "pipeline_id", stage_changed)
     delivered = not_incoming(pipeline_ids, "deliveries")
     deliveries = _read_keys(url, "deliveries", "pipeline_id", delivered)
     return {
