@@ -42,6 +42,22 @@ class Result:
     peak_rss_after: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_tables(
+        cls, contender: str, counts: dict[str, int], seconds: float, watch: Stopwatch
+    ) -> Result:
+        """The result of a contender that moved ``counts`` rows per source table in
+        ``seconds``, its phases timed by ``watch``."""
+        return cls(
+            contender=contender,
+            rows=sum(counts.values()),
+            seconds=seconds,
+            pipelines=counts["pipeline"],
+            rows_by_table=counts,
+            phases=watch.phases,
+            peak_rss_after=watch.peak_rss_after,
+        )
+
     def emit(self) -> None:
         """Print the result line ``run.py`` looks for (stdout, last line wins)."""
         sys.stdout.flush()

@@ -51,15 +51,7 @@ def main() -> None:
     started = time.perf_counter()
     client.close()
     watch.phases["close"] = time.perf_counter() - started
-    Result(
-        contender="clickhouse_pull",
-        rows=sum(counts.values()),
-        seconds=watch.total(*SOURCE_TABLES),
-        pipelines=counts["pipeline"],
-        rows_by_table=counts,
-        phases=watch.phases,
-        peak_rss_after=watch.peak_rss_after,
-    ).emit()
+    Result.of_tables("clickhouse_pull", counts, watch.total(*SOURCE_TABLES), watch).emit()
 
 
 if __name__ == "__main__":

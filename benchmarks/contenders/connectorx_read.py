@@ -24,15 +24,7 @@ def main() -> None:
             arrow = cx.read_sql(url, f'SELECT * FROM "{table}"', return_type="arrow")
         counts[table] = arrow.num_rows
         del arrow
-    Result(
-        contender="connectorx_read",
-        rows=sum(counts.values()),
-        seconds=watch.total(*SOURCE_TABLES),
-        pipelines=counts["pipeline"],
-        rows_by_table=counts,
-        phases=watch.phases,
-        peak_rss_after=watch.peak_rss_after,
-    ).emit()
+    Result.of_tables("connectorx_read", counts, watch.total(*SOURCE_TABLES), watch).emit()
 
 
 if __name__ == "__main__":

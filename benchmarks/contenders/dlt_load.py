@@ -42,15 +42,7 @@ def main() -> None:
             watch.phases[f"dlt {step.step}"] = (step.finished_at - step.started_at).total_seconds()
     normalized = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
     counts = {table: int(normalized.get(table, 0)) for table in SOURCE_TABLES}
-    Result(
-        contender="dlt",
-        rows=sum(counts.values()),
-        seconds=watch.phases["run"],
-        pipelines=counts["pipeline"],
-        rows_by_table=counts,
-        phases=watch.phases,
-        peak_rss_after=watch.peak_rss_after,
-    ).emit()
+    Result.of_tables("dlt", counts, watch.phases["run"], watch).emit()
 
 
 if __name__ == "__main__":

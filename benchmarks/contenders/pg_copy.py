@@ -65,15 +65,7 @@ def main() -> None:
                 target.commit()
         # Counted afterwards, untimed: COPY FROM reports no row count through psycopg here.
         counts = count_rows(target_dsn)
-        Result(
-            contender="pg_copy",
-            rows=sum(counts.values()),
-            seconds=watch.total(),
-            pipelines=counts["pipeline"],
-            rows_by_table=counts,
-            phases=watch.phases,
-            peak_rss_after=watch.peak_rss_after,
-        ).emit()
+        Result.of_tables("pg_copy", counts, watch.total(), watch).emit()
     finally:
         drop_database(target_dsn)
 
