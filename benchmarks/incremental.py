@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from run import machine
+from run import host
 
 from dwh.config import Settings
 from dwh.engines.embedded import ods_server_settings, start_embedded
@@ -194,12 +194,12 @@ def _report(
     began: datetime,
 ) -> None:
     full = rows[1][1]
-    host = machine(args.server_dsn)
+    machine = host()
     lines = [
         "# Incremental loading benchmark",
         "",
-        f"Measured {began:%Y-%m-%d %H:%M} to {datetime.now(UTC):%H:%M} UTC on {host['CPU']}, "
-        f"{host['Memory']}, {host['OS']}; "
+        f"Measured {began:%Y-%m-%d %H:%M} to {datetime.now(UTC):%H:%M} UTC on {machine['CPU']}, "
+        f"{machine['Memory']}, {machine['OS']}; "
         f"`python benchmarks/incremental.py --orders {args.orders} --ods {args.ods}`.",
         f"Source: {summary.orders:,} orders, {summary.pipelines:,} pipelines, "
         f"{summary.stages:,} stage rows, {summary.deliveries:,} deliveries ("

@@ -315,8 +315,8 @@ def machine_busy_seconds() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def machine(pg_dsn: str) -> dict[str, str]:
-    """What the numbers were measured on."""
+def host() -> dict[str, str]:
+    """The machine the numbers were measured on: CPU, memory, OS, Python."""
     cpu = "unknown"
     with Path("/proc/cpuinfo").open() as info:
         for line in info:
@@ -328,6 +328,16 @@ def machine(pg_dsn: str) -> dict[str, str]:
         for line in info:
             if line.startswith("MemTotal:"):
                 memory_kib = int(line.split()[1])
+    return {
+        "CPU": f"{cpu}, {os.cpu_count()} cores",
+        "Memory": f"{memory_kib / 1024 / 1024:.1f} GiB",
+        "OS": platform.platform(),
+        "Python": platform.python_version(),
+    }
+
+
+def machine(pg_dsn: str) -> dict[str, str]:
+    """What the numbers were measured on: :func:`host`, the PostgreSQL server, the packages."""
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     versions = []
@@ -336,11 +346,7 @@ def machine(pg_dsn: str) -> dict[str, str]:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{package} (missing)")
-    return {
-        "CPU": f"{cpu}, {os.cpu_count()} cores",
-        "Memory": f"{memory_kib / 1024 / 1024:.1f} GiB",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
+    return host() | {
         "PostgreSQL": f"{row[0] if row else '?'} on 127.0.0.1 (TCP loopback)",
         "Packages": ", ".join(versions),
     }
