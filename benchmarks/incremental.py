@@ -60,7 +60,7 @@ CHANGE_ANYWHERE = (
 # 1% of the rows of each table change in place among the newest rows: how the platform mutates
 # its data (in-flight pipelines move on; history is left alone). ``mark`` makes each round's
 # messages new, so every round changes the rows' content, not only their row versions.
-def change_recent(mark: str) -> tuple[str, ...]:
+def _recent_changes(mark: str) -> tuple[str, ...]:
     """The statements of one round of changes among the newest rows."""
     return (
         "UPDATE delivery SET released_at = coalesce(released_at, assigned_at, estimated_at,"
@@ -218,11 +218,13 @@ def _run(
         _change(source, CHANGE_ANYWHERE)
         rows.append(_timed("incremental, 1% changed anywhere", lambda: run_etl(settings, dsns)))
         for round_ in range(1, RECENT_ROUNDS + 1):
-            _change(source, change_recent(str(round_)))
-            label = "incremental, 1% changed, newest" + (f" (round {round_})" if round_ > 1 else "")
+            _change(source, _recent_changes(str(round_)))
+            label = "incremental, 1% changed, newest"
             if round_ == RECENT_ROUNDS:
                 _checkpoint(source, dsns.ods)
-                label = f"incremental, 1% changed, newest (round {round_}, after a checkpoint)"
+                label += f" (round {round_}, after a checkpoint)"
+            elif round_ > 1:
+                label += f" (round {round_})"
             rows.append(_timed(label, lambda: run_etl(settings, dsns)))
         rows.append(_timed("incremental, no change", lambda: run_etl(settings, dsns)))
         _commit_elsewhere(source)
